@@ -1,0 +1,106 @@
+# fishmarket: one fish market server, three libevent API generations.
+#
+#   make all-variants   build/fishmarket-{v1-style,v2-raw,v2-listener}
+#   make check          Check unit tests, then the pytest suite on all three
+#   make demo           the original article's fishermen, against each variant
+#   make clean          rm -rf build
+#
+# Warning flags live in WARN, apart from your CFLAGS: `make CFLAGS=-O0` keeps
+# them.  WERROR=1 (set by default when CI is set) turns warnings into errors.
+# Topic targets (bench, comparison, sanitizers, ...) live in mk/*.mk.
+
+VARIANTS    := v1-style v2-raw v2-listener
+PKG_CONFIG  ?= pkg-config
+CFLAGS      ?= -O2 -g
+BUILD       ?= build
+
+WARN        := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+               -Wmissing-prototypes -Wformat=2
+ifneq ($(CI),)
+WERROR      ?= 1
+endif
+ifeq ($(WERROR),1)
+WARN        += -Werror
+endif
+
+EVENT_CFLAGS := $(shell $(PKG_CONFIG) --cflags libevent 2>/dev/null)
+EVENT_LIBS   := $(shell $(PKG_CONFIG) --libs libevent 2>/dev/null)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+# Extra flags a topic adds to every compile and link (sanitizers, coverage).
+XCFLAGS     ?=
+XLDFLAGS    ?=
+
+ALL_CFLAGS  := $(WARN) -D_GNU_SOURCE -Icommon $(XCFLAGS) $(CFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS := $(XCFLAGS) $(XLDFLAGS) $(LDFLAGS)
+
+COMMON_SRC  := $(sort $(wildcard common/*.c))
+COMMON_OBJ  := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+COMMON_LIB  := $(BUILD)/libfishcommon.a
+UNIT_SRC    := $(sort $(wildcard tests/unit/*.c))
+UNIT_OBJ    := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+SERVERS     := $(VARIANTS:%=$(BUILD)/fishmarket-%)
+
+# A Python 3 that has pytest: the first python3 on PATH may be a separate
+# build without it, so try Debian's own as well.
+PYTHON      ?= $(shell for p in python3 /usr/bin/python3; do \
+                 $$p -c 'import pytest' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+NEED_PYTEST  = @test -n "$(PYTHON)" || { echo "no Python 3 with pytest found: apt-get install python3-pytest (or make PYTHON=/path/to/python3)" >&2; exit 1; }
+PYTEST_ARGS ?=
+
+.PHONY: all all-variants check check-unit check-integration demo clean need-deps
+.DEFAULT_GOAL := all
+
+all: all-variants
+
+# Checks the topics add to `make check` (mk/*.mk append to it).
+CHECK_EXTRA :=
+-include $(sort $(wildcard mk/*.mk))
+
+need-deps:
+	@$(PKG_CONFIG) --exists libevent check || { echo "missing libevent or check: apt-get install libevent-dev check pkg-config" >&2; exit 1; }
+
+all-variants: $(SERVERS)
+
+$(BUILD)/obj/%.o: %.c | need-deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# common/ never includes a libevent header: compiled without its flags.
+$(BUILD)/obj/common/%.o: common/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(COMMON_LIB): $(COMMON_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/obj/v%/fishmarket.o: ALL_CFLAGS += $(EVENT_CFLAGS)
+
+$(BUILD)/fishmarket-%: $(BUILD)/obj/%/fishmarket.o $(COMMON_LIB)
+	$(CC) $(ALL_LDFLAGS) $^ $(EVENT_LIBS) -o $@
+
+$(BUILD)/obj/tests/unit/%.o: ALL_CFLAGS += $(CHECK_CFLAGS)
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(COMMON_LIB)
+	$(CC) $(ALL_LDFLAGS) $^ $(CHECK_LIBS) -o $@
+
+check: check-unit check-integration $(CHECK_EXTRA)
+
+check-unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+check-integration: $(SERVERS)
+	$(NEED_PYTEST)
+	FISH_BIN_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
+
+demo: $(SERVERS)
+	@$(PYTHON3_ANY) tools/demo.py --bin-dir $(BUILD)
+
+PYTHON3_ANY ?= $(or $(PYTHON),python3)
+
+clean:
+	rm -rf build
+
+-include $(COMMON_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(VARIANTS:%=$(BUILD)/obj/%/fishmarket.d)
