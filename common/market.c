@@ -1,0 +1,356 @@
+/*
+ * market.c - everything a fishmonger does that is not libevent.
+ */
+#include "market.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catch.h"
+
+const struct timeval emfile_pause = { 0, 250000 };
+
+/* Room for "FILE:LINE: reason" with a long path in it. */
+#define ERR_MAX 4608
+
+int market_prepare(struct market *m, int argc, char *argv[])
+{
+	char err[ERR_MAX];
+	const char *argv0 = argc > 0 ? argv[0] : NULL;
+
+	memset(m, 0, sizeof *m);
+	m->open.next = m->open.prev = &m->open;
+
+	switch (options_parse(&m->opts, argc, argv, err, sizeof err)) {
+	case OPT_HELP:
+		options_usage(stdout, argv0);
+		return 0;
+	case OPT_ERROR:
+		fprintf(stderr, "fishmarket: %s\n", err);
+		options_usage(stderr, argv0);
+		return 2;
+	case OPT_VERSION:
+		return MARKET_VERSION;
+	case OPT_RUN:
+		break;
+	}
+
+	/*
+	 * Writing to a socket whose peer has gone raises SIGPIPE, and its
+	 * default action kills the process: one fisherman hanging up while
+	 * we pay him would close the whole market.  Ignored, the write just
+	 * fails with EPIPE and only his connection is closed.
+	 */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGPIPE, &sa, NULL) < 0) {
+		fprintf(stderr, "fishmarket: cannot ignore SIGPIPE: %s\n",
+		        strerror(errno));
+		return 1;
+	}
+
+	if (m->opts.prices_path != NULL) {
+		m->prices = prices_load(m->opts.prices_path, err, sizeof err);
+		if (m->prices == NULL) {
+			fprintf(stderr, "fishmarket: %s\n", err);
+			return 1;
+		}
+	} else {
+		m->prices = prices_default();
+		if (m->prices == NULL) {
+			fprintf(stderr, "fishmarket: out of memory\n");
+			return 1;
+		}
+	}
+	return MARKET_OPEN;
+}
+
+void market_free(struct market *m)
+{
+	prices_free(m->prices);
+	m->prices = NULL;
+}
+
+void print_version(const char *variant, const char *libevent_version,
+                   const char *backend)
+{
+	printf("fishmarket %s, libevent %s, backend %s\n", variant,
+	       libevent_version, backend);
+	fflush(stdout);
+}
+
+int open_warehouse(const struct market *m)
+{
+	const struct options *o = &m->opts;
+	char where[FISH_ADDRSTRLEN];
+	int one = 1;
+	int fd;
+
+	format_sockaddr((const struct sockaddr *)&o->addr, where, sizeof where);
+	fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	            0);
+	if (fd < 0) {
+		fprintf(stderr, "fishmarket: cannot create a socket for %s: %s\n",
+		        where, strerror(errno));
+		return -1;
+	}
+	/*
+	 * SO_REUSEADDR must be set *before* bind(): it is bind() that checks
+	 * for the port's old connections in TIME_WAIT.  The original article
+	 * set it after bind(), where it does nothing, so a restarted server
+	 * failed with "Address already in use" for a minute or two.
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+		fprintf(stderr, "fishmarket: cannot set SO_REUSEADDR on %s: %s\n",
+		        where, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/*
+	 * "-b ::" means IPv6 only.  Without IPV6_V6ONLY it would also take
+	 * IPv4 connections or not, depending on the net.ipv6.bindv6only
+	 * sysctl, and could collide with a server on 0.0.0.0.
+	 */
+	if (o->addr.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
+		fprintf(stderr, "fishmarket: cannot set IPV6_V6ONLY on %s: %s\n",
+		        where, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, (const struct sockaddr *)&o->addr, o->addrlen) < 0) {
+		fprintf(stderr, "fishmarket: cannot bind %s: %s\n", where,
+		        strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/*
+	 * SOMAXCONN, not the article's backlog of 5: section 6 wants a burst
+	 * of 1000 simultaneous connects to wait in the queue, and with -c
+	 * reached, waiting there is exactly what new fishermen do.
+	 */
+	if (listen(fd, SOMAXCONN) < 0) {
+		fprintf(stderr, "fishmarket: cannot listen on %s: %s\n", where,
+		        strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int announce_warehouse(const struct market *m, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char where[FISH_ADDRSTRLEN];
+
+	(void)m;
+	/* Ask the kernel: with -p 0 only it knows which port we got. */
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		fprintf(stderr, "fishmarket: getsockname: %s\n", strerror(errno));
+		return -1;
+	}
+	printf("listening on %s\n",
+	       format_sockaddr((struct sockaddr *)&ss, where, sizeof where));
+	/* stdout is a pipe under test, so fully buffered: without the flush
+	 * the line would sit in our buffer and the test would wait forever. */
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "fishmarket: cannot write to stdout: %s\n",
+		        strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+enum accept_trouble accept_trouble(int err)
+{
+	switch (err) {
+	case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+	case EWOULDBLOCK:
+#endif
+		return ACCEPT_DONE;
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		/* Retrying at once would fail again at once: the listening
+		 * socket stays readable, and the loop would spin at 100% CPU.
+		 * Back off and let descriptors free up. */
+		return ACCEPT_PAUSE;
+	default:
+		/* EINTR, ECONNABORTED (he left before we answered), EPROTO,
+		 * EPERM (a firewall rule) and the network errors Linux passes
+		 * on from the new socket: his trouble, not the listener's. */
+		return ACCEPT_AGAIN;
+	}
+}
+
+void ledger_open(struct market *m, struct ledger *l, void *owner,
+                 const struct sockaddr *peer, socklen_t peerlen)
+{
+	memset(l, 0, sizeof *l);
+	l->owner = owner;
+	m->stats.connections++;
+
+	bool known = peer != NULL &&
+	        ((peer->sa_family == AF_INET &&
+	          peerlen >= (socklen_t)sizeof(struct sockaddr_in)) ||
+	         (peer->sa_family == AF_INET6 &&
+	          peerlen >= (socklen_t)sizeof(struct sockaddr_in6)));
+	if (known)
+		format_sockaddr(peer, l->peer, sizeof l->peer);
+	else
+		snprintf(l->peer, sizeof l->peer, "?");
+
+	/* Link at the tail of the circular list: m->open is the sentinel. */
+	l->next = &m->open;
+	l->prev = m->open.prev;
+	m->open.prev->next = l;
+	m->open.prev = l;
+	m->open_count++;
+}
+
+void ledger_close(struct market *m, struct ledger *l, const char *why)
+{
+	/* Closing twice (an error callback after a shutdown, say) is a
+	 * no-op: unlinking again would corrupt the list. */
+	if (l->next == NULL)
+		return;
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	l->next = l->prev = NULL;
+	m->open_count--;
+	if (m->opts.verbosity == VERBOSITY_VERBOSE)
+		fprintf(stderr, "fishmarket: %s closed (%s): %" PRIu64 " lines, %"
+		        PRIu64 " rejected, tally %" PRIu64 "\n", l->peer, why,
+		        l->lines, l->rejected, l->paid);
+}
+
+bool market_full(const struct market *m)
+{
+	return m->open_count >= m->opts.max_conns;
+}
+
+void *market_first(const struct market *m)
+{
+	return m->open.next == &m->open ? NULL : m->open.next->owner;
+}
+
+/*
+ * Weigh one line (without its LF).  Returns false if it would overflow
+ * the tally: then it is counted as a line, but not added and not paid for.
+ */
+static bool weigh_line(struct market *m, struct ledger *l, const char *line,
+                       size_t len, struct weighing *w)
+{
+	struct catch_line c;
+	uint32_t price;
+
+	catch_parse(line, len, &c);
+	switch (c.kind) {
+	case CATCH_BLANK:
+		break;
+	case CATCH_MALFORMED:
+		l->lines++;
+		l->rejected++;
+		m->stats.lines++;
+		m->stats.rejected++;
+		break;
+	case CATCH_FISH:
+		l->lines++;
+		m->stats.lines++;
+		if (prices_lookup(m->prices, c.fish, c.fish_len, &price)) {
+			/* At most 10^6 * 10^9 = 10^15: no overflow here. */
+			uint64_t value = (uint64_t)c.count * price;
+			if (!tally_add(&l->tally, value))
+				return false;
+		}
+		break;
+	}
+	w->pay = true;
+	return true;
+}
+
+struct weighing weigh_catch(struct market *m, struct ledger *l,
+                            const char *catch, size_t len, bool at_eof)
+{
+	struct weighing w = { 0, false, NULL };
+	size_t pos = 0;
+
+	while (pos < len) {
+		const char *lf = memchr(catch + pos, '\n', len - pos);
+		if (lf == NULL)
+			break;
+		size_t n = (size_t)(lf - (catch + pos));
+		/* The limit counts every byte before the LF, a CR included. */
+		if (n > m->opts.max_line) {
+			w.error = WHY_TOO_LONG;
+			return w;
+		}
+		bool ok = weigh_line(m, l, catch + pos, n, &w);
+		pos += n + 1;
+		w.used = pos;
+		if (!ok) {
+			w.error = WHY_OVERFLOW;
+			return w;
+		}
+	}
+	/*
+	 * What is left has no LF yet.  Past the limit it can never become a
+	 * valid line: say so now rather than buffering until the LF comes (a
+	 * fisherman sending an endless line would make us hold it all).
+	 */
+	size_t rest = len - pos;
+	if (rest > m->opts.max_line) {
+		w.error = WHY_TOO_LONG;
+		return w;
+	}
+	/* At EOF the rest, even a lone CR or blanks, is one final line. */
+	if (at_eof && rest > 0) {
+		bool ok = weigh_line(m, l, catch + pos, rest, &w);
+		w.used = len;
+		if (!ok)
+			w.error = WHY_OVERFLOW;
+	}
+	return w;
+}
+
+size_t pay_fisherman(struct market *m, struct ledger *l,
+                     char reply[TALLY_REPLY_MAX])
+{
+	size_t n = tally_format(reply, l->tally);
+
+	/* The books hold what was written to him: only the new part. */
+	money_add(&m->stats.paid, l->tally - l->paid);
+	l->paid = l->tally;
+	return n;
+}
+
+size_t error_reply(char reply[ERROR_REPLY_MAX], const char *why)
+{
+	int n = snprintf(reply, ERROR_REPLY_MAX, "ERROR %s\r\n", why);
+
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= ERROR_REPLY_MAX)
+		n = ERROR_REPLY_MAX - 1;
+	return (size_t)n;
+}
+
+void market_summary(const struct market *m)
+{
+	char buf[256];
+
+	if (m->opts.verbosity == VERBOSITY_QUIET)
+		return;
+	stats_summary(&m->stats, buf, sizeof buf);
+	fprintf(stderr, "%s\n", buf);
+}

@@ -1,0 +1,1046 @@
+/*
+ * test_market.c - the fishmonger's side of sections 3 to 7 that needs no
+ * event loop: weighing a catch (value, line limit, final line, overflow),
+ * paying, the books, the open list, the listening socket, start-up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "market.h"
+#include "suites.h"
+
+static struct market M;
+static struct ledger L;
+
+/* A market as market_prepare() leaves it, without its side effects. */
+static void market_init(const char *max_line, const char *price_text)
+{
+	char *argv[] = { (char *)"fishmarket-test", (char *)"-m",
+	                 (char *)max_line, NULL };
+	char err[256];
+
+	memset(&M, 0, sizeof M);
+	M.open.next = M.open.prev = &M.open;
+	ck_assert_int_eq(options_parse(&M.opts, 3, argv, err, sizeof err),
+	                 OPT_RUN);
+	if (price_text != NULL)
+		M.prices = prices_parse("test", price_text, strlen(price_text),
+		                        err, sizeof err);
+	else
+		M.prices = prices_default();
+	ck_assert_ptr_nonnull(M.prices);
+	ledger_open(&M, &L, &L, NULL, 0);
+}
+
+static void setup_default(void)
+{
+	market_init("1024", NULL);
+}
+
+static void setup_short_lines(void)
+{
+	market_init("11", NULL);     /* "1 lb of cod" is the longest line */
+}
+
+static void setup_whales(void)
+{
+	market_init("1024", "whale 1000000000\nsprat 1\nfree 0\n");
+}
+
+static void teardown(void)
+{
+	prices_free(M.prices);
+	M.prices = NULL;
+}
+
+/* Weigh text from an exact-size copy, as a read callback would. */
+static struct weighing weigh_n(const char *text, size_t len, bool at_eof)
+{
+	char *copy = exact_copy(text, len);
+	struct weighing w = weigh_catch(&M, &L, copy, len, at_eof);
+
+	free(copy);
+	ck_assert_uint_le(w.used, len);
+	return w;
+}
+
+#define weigh(text, at_eof) weigh_n((text), strlen(text), (at_eof))
+
+static void books_are(uint64_t tally, uint64_t lines, uint64_t rejected)
+{
+	ck_assert_uint_eq(L.tally, tally);
+	ck_assert_uint_eq(L.lines, lines);
+	ck_assert_uint_eq(L.rejected, rejected);
+	/* One fisherman: the market's books are his. */
+	ck_assert_uint_eq(M.stats.lines, lines);
+	ck_assert_uint_eq(M.stats.rejected, rejected);
+}
+
+/* --- 3 value: count * price, 0 if not listed, malformed rejected -------- */
+
+START_TEST(value_one_line)
+{
+	struct weighing w = weigh("3 pounds of cod\n", false);
+
+	ck_assert_uint_eq(w.used, 16);
+	ck_assert(w.pay);
+	ck_assert_ptr_null(w.error);
+	books_are(24, 1, 0);
+}
+END_TEST
+
+START_TEST(value_many_lines)
+{
+	struct weighing w = weigh("3 pounds of cod\n"
+	                          "5 lbs of SALMON\r\n"
+	                          "2 lb of  Tuna \t\r\n"
+	                          "2 lb of shark\n"
+	                          "2 lb of cod fish\n"
+	                          "two lb of cod\n"
+	                          "\n"
+	                          "1000000 pounds of halibut\n", false);
+
+	ck_assert_ptr_null(w.error);
+	ck_assert(w.pay);
+	ck_assert_uint_eq(w.used, 16 + 17 + 17 + 14 + 17 + 14 + 1 + 26);
+	/* 24 + 60 + 30 + 0 + 0 + 0 + 14000000 */
+	books_are(14000114, 7, 1);
+}
+END_TEST
+
+START_TEST(value_zero_and_unlisted)
+{
+	weigh("0 pounds of tuna\n", false);
+	books_are(0, 1, 0);
+	weigh("7 lb of unobtainium\n", false);
+	books_are(0, 2, 0);
+	weigh("7 lb of \xe9\xb1\x88\n", false);
+	books_are(0, 3, 0);
+}
+END_TEST
+
+START_TEST(value_malformed)
+{
+	struct weighing w = weigh("1000001 lb of cod\n5 pounds of\n"
+	                          "5 pounds ofcod\n1 lb of c\x01od\n"
+	                          "1 lb of \xff\n", false);
+
+	ck_assert(w.pay);
+	ck_assert_ptr_null(w.error);
+	books_are(0, 5, 5);
+}
+END_TEST
+
+START_TEST(value_blank_lines)
+{
+	/* Blank lines are worth 0, not counted, not rejected, but consumed:
+	 * they do make a reply. */
+	struct weighing w = weigh("\n\r\n  \t\n \r\n", false);
+
+	ck_assert_uint_eq(w.used, 1 + 2 + 4 + 3);
+	ck_assert(w.pay);
+	ck_assert_ptr_null(w.error);
+	books_are(0, 0, 0);
+}
+END_TEST
+
+/* --- 5 one reply per read ------------------------------------------------ */
+
+START_TEST(read_partial_lines)
+{
+	struct weighing w;
+
+	w = weigh("", false);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+	w = weigh("3 pounds of c", false);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+	ck_assert_ptr_null(w.error);
+	books_are(0, 0, 0);
+	/* The rest arrives with the start of the next line. */
+	w = weigh("3 pounds of cod\n4 lb of tr", false);
+	ck_assert_uint_eq(w.used, 16);
+	ck_assert(w.pay);
+	books_are(24, 1, 0);
+	w = weigh("4 lb of trout\r", false);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+	w = weigh("4 lb of trout\r\n", false);
+	ck_assert_uint_eq(w.used, 15);
+	ck_assert(w.pay);
+	books_are(52, 2, 0);
+}
+END_TEST
+
+/* --- 5 end of input: the rest is one final line --------------------------- */
+
+START_TEST(eof_final_line)
+{
+	struct weighing w = weigh("1 lb of cod\n2 lb of cod", true);
+
+	ck_assert_uint_eq(w.used, 23);
+	ck_assert(w.pay);
+	ck_assert_ptr_null(w.error);
+	books_are(24, 2, 0);
+}
+END_TEST
+
+START_TEST(eof_final_cr_or_blanks)
+{
+	struct weighing w;
+
+	/* A CR alone: as if the LF followed it, a blank line, and a reply. */
+	w = weigh("\r", true);
+	ck_assert_uint_eq(w.used, 1);
+	ck_assert(w.pay);
+	books_are(0, 0, 0);
+	w = weigh("  \t", true);
+	ck_assert_uint_eq(w.used, 3);
+	ck_assert(w.pay);
+	books_are(0, 0, 0);
+	w = weigh("1 lb of cod\r", true);
+	ck_assert_uint_eq(w.used, 12);
+	books_are(8, 1, 0);
+	w = weigh("1 lb of cod\r\r", true);
+	ck_assert_uint_eq(w.used, 13);
+	books_are(8, 2, 1);
+	w = weigh("junk", true);
+	ck_assert(w.pay);
+	books_are(8, 3, 2);
+}
+END_TEST
+
+START_TEST(eof_nothing_left)
+{
+	struct weighing w;
+
+	/* Nothing after the last LF: no final line. */
+	w = weigh("1 lb of cod\n", true);
+	ck_assert_uint_eq(w.used, 12);
+	books_are(8, 1, 0);
+	w = weigh("", true);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+	ck_assert_ptr_null(w.error);
+	/* Without EOF the rest waits for its LF. */
+	w = weigh("1 lb of cod", false);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+	books_are(8, 1, 0);
+}
+END_TEST
+
+/* --- 6 line length: bytes before the LF, a CR included --------------------- */
+
+START_TEST(length_limit_edges)
+{
+	struct weighing w;
+
+	/* max_line 11: exactly 11 bytes is fine, 12 is not. */
+	w = weigh("1 lb of cod\n", false);
+	ck_assert_ptr_null(w.error);
+	ck_assert_uint_eq(w.used, 12);
+	books_are(8, 1, 0);
+	w = weigh("1 lb of cod \n", false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+	books_are(8, 1, 0);
+}
+END_TEST
+
+START_TEST(length_cr_counts)
+{
+	struct weighing w;
+
+	/* 10 bytes + CR = 11: fine.  11 bytes + CR = 12: too long, though
+	 * the CR would be stripped. */
+	w = weigh("1 lb of co\r\n", false);
+	ck_assert_ptr_null(w.error);
+	ck_assert_uint_eq(w.used, 12);
+	w = weigh("1 lb of cod\r\n", false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+}
+END_TEST
+
+START_TEST(length_unterminated)
+{
+	struct weighing w;
+
+	/* Fires as soon as more than max_line bytes without an LF wait. */
+	w = weigh("1 lb of cod", false);
+	ck_assert_ptr_null(w.error);
+	ck_assert_uint_eq(w.used, 0);
+	w = weigh("1 lb of cod ", false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	ck_assert_uint_eq(w.used, 0);
+	/* A CR waiting for its LF counts too. */
+	w = weigh("1 lb of cod\r", false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	books_are(0, 0, 0);
+}
+END_TEST
+
+START_TEST(length_final_line)
+{
+	struct weighing w;
+
+	/* At EOF the final line has the same limit. */
+	w = weigh("1 lb of cod", true);
+	ck_assert_ptr_null(w.error);
+	ck_assert_uint_eq(w.used, 11);
+	ck_assert(w.pay);
+	books_are(8, 1, 0);
+	w = weigh("1 lb of co\r", true);      /* fish "co": worth 0 */
+	ck_assert_ptr_null(w.error);
+	ck_assert_uint_eq(w.used, 11);
+	books_are(8, 2, 0);
+	w = weigh("1 lb of cod\r", true);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+	books_are(8, 2, 0);
+}
+END_TEST
+
+START_TEST(length_lines_before)
+{
+	struct weighing w;
+
+	/* The lines before the offending one are valued and paid for. */
+	w = weigh("1 lb of cod\n2 lb of cod\nxxxxxxxxxxxx\n1 lb of cod\n", false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	ck_assert_uint_eq(w.used, 24);
+	ck_assert(w.pay);
+	books_are(24, 2, 0);
+	/* The same with the offender still unterminated, and at EOF. */
+	w = weigh("\n1 lb of cod\nxxxxxxxxxxxx", false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	ck_assert_uint_eq(w.used, 13);
+	ck_assert(w.pay);
+	books_are(32, 3, 0);
+	w = weigh("1 lb of cod\nxxxxxxxxxxxx", true);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	ck_assert_uint_eq(w.used, 12);
+	books_are(40, 4, 0);
+	/* Nothing after it is weighed. */
+	w = weigh("xxxxxxxxxxxx\n1 lb of cod\n", false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+	books_are(40, 4, 0);
+}
+END_TEST
+
+START_TEST(length_default_1024)
+{
+	char line[1100];
+	struct weighing w;
+
+	memset(line, ' ', sizeof line);
+	memcpy(line, "1 lb of cod", 11);
+	line[1024] = '\n';
+	w = weigh_n(line, 1025, false);
+	ck_assert_ptr_null(w.error);
+	ck_assert_uint_eq(w.used, 1025);
+	books_are(8, 1, 0);
+	line[1024] = ' ';
+	line[1025] = '\n';
+	w = weigh_n(line, 1026, false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	w = weigh_n(line, 1024, false);
+	ck_assert_ptr_null(w.error);
+	w = weigh_n(line, 1025, false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+}
+END_TEST
+
+START_TEST(length_max_line_1)
+{
+	struct weighing w;
+
+	teardown();
+	market_init("1", NULL);
+	w = weigh("\n\r\nx\n \n", false);
+	ck_assert_ptr_null(w.error);
+	ck_assert_uint_eq(w.used, 7);
+	books_are(0, 1, 1);
+	w = weigh("x", false);
+	ck_assert_ptr_null(w.error);
+	w = weigh("xx", false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+	w = weigh(" \r\n", false);
+	ck_assert_str_eq(w.error, WHY_TOO_LONG);
+}
+END_TEST
+
+/* --- 5 tally overflow ------------------------------------------------------ */
+
+START_TEST(overflow_exact_max)
+{
+	struct weighing w;
+
+	L.tally = TALLY_MAX - 1000000000000000u;
+	w = weigh("1000000 lb of whale\n", false);
+	ck_assert_ptr_null(w.error);
+	ck_assert(w.pay);
+	ck_assert_uint_eq(L.tally, TALLY_MAX);
+	/* At the top, lines worth 0 are still fine. */
+	w = weigh("0 lb of whale\n5 lb of free\n5 lb of cod\nbad\n\n", false);
+	ck_assert_ptr_null(w.error);
+	ck_assert_uint_eq(L.tally, TALLY_MAX);
+	books_are(TALLY_MAX, 5, 1);
+}
+END_TEST
+
+START_TEST(overflow_one_past)
+{
+	struct weighing w;
+
+	L.tally = TALLY_MAX;
+	w = weigh("1 lb of sprat\n1 lb of sprat\n", false);
+	ck_assert_str_eq(w.error, WHY_OVERFLOW);
+	/* The line is consumed and counted (not rejected), not added, and
+	 * is no reason to pay: the tally sent before it stands. */
+	ck_assert_uint_eq(w.used, 14);
+	ck_assert(!w.pay);
+	books_are(TALLY_MAX, 1, 0);
+}
+END_TEST
+
+START_TEST(overflow_lines_before)
+{
+	struct weighing w;
+
+	L.tally = TALLY_MAX - 5;
+	w = weigh("\n5 lb of sprat\n1 lb of sprat\n1 lb of sprat\n", false);
+	ck_assert_str_eq(w.error, WHY_OVERFLOW);
+	ck_assert_uint_eq(w.used, 1 + 14 + 14);
+	ck_assert(w.pay);
+	books_are(TALLY_MAX, 2, 0);
+}
+END_TEST
+
+START_TEST(overflow_final_line)
+{
+	struct weighing w;
+
+	L.tally = TALLY_MAX - 1;
+	w = weigh("1 lb of sprat\n1 lb of sprat", true);
+	ck_assert_str_eq(w.error, WHY_OVERFLOW);
+	ck_assert_uint_eq(w.used, 27);
+	ck_assert(w.pay);
+	books_are(TALLY_MAX, 2, 0);
+}
+END_TEST
+
+START_TEST(overflow_big_values)
+{
+	/* The largest line value, 10^6 * 10^9, over and over: 9223 lines
+	 * fit, the 9224th does not. */
+	struct weighing w;
+	size_t n = 9224;
+	const char *line = "1000000 lb of whale\n";
+	size_t ll = strlen(line);
+	char *text = malloc(n * ll);
+
+	ck_assert_ptr_nonnull(text);
+	for (size_t i = 0; i < n; i++)
+		memcpy(text + i * ll, line, ll);
+	w = weigh_n(text, n * ll, false);
+	free(text);
+	ck_assert_str_eq(w.error, WHY_OVERFLOW);
+	ck_assert_uint_eq(w.used, n * ll);
+	ck_assert_uint_eq(L.tally, 9223u * 1000000000000000u);
+	books_are(9223u * 1000000000000000u, 9224, 0);
+}
+END_TEST
+
+/* --- 5 paying: the reply, and the books of what was paid ------------------ */
+
+START_TEST(pay_reply)
+{
+	char reply[TALLY_REPLY_MAX];
+
+	ck_assert_uint_eq(pay_fisherman(&M, &L, reply), 3);
+	ck_assert(memcmp(reply, "0\r\n", 3) == 0);
+	weigh("3 pounds of cod\n", false);
+	ck_assert_uint_eq(pay_fisherman(&M, &L, reply), 4);
+	ck_assert(memcmp(reply, "24\r\n", 4) == 0);
+	ck_assert_uint_eq(L.paid, 24);
+	ck_assert_uint_eq(M.stats.paid.low, 24);
+	weigh("1 lb of cod\n", false);
+	/* Not yet paid: the books hold only what was written. */
+	ck_assert_uint_eq(L.paid, 24);
+	ck_assert_uint_eq(M.stats.paid.low, 24);
+	ck_assert_uint_eq(pay_fisherman(&M, &L, reply), 4);
+	ck_assert(memcmp(reply, "32\r\n", 4) == 0);
+	/* The last tally, not the sum of every reply (24 + 32). */
+	ck_assert_uint_eq(M.stats.paid.low, 32);
+	pay_fisherman(&M, &L, reply);
+	ck_assert_uint_eq(M.stats.paid.low, 32);
+	ck_assert_uint_eq(M.stats.paid.high, 0);
+}
+END_TEST
+
+START_TEST(pay_many_fishermen)
+{
+	char reply[TALLY_REPLY_MAX];
+	struct ledger other;
+
+	ledger_open(&M, &other, &other, NULL, 0);
+	L.tally = TALLY_MAX;
+	other.tally = TALLY_MAX;
+	ck_assert_uint_eq(pay_fisherman(&M, &L, reply), 21);
+	ck_assert(memcmp(reply, "9223372036854775807\r\n", 21) == 0);
+	pay_fisherman(&M, &other, reply);
+	/* 2 * (2^63 - 1) = 18446744073709551614, past 10^18 */
+	ck_assert_uint_eq(M.stats.paid.high, 18);
+	ck_assert_uint_eq(M.stats.paid.low, 446744073709551614u);
+	ledger_close(&M, &other, WHY_EOF);
+}
+END_TEST
+
+/* --- 6 the ERROR line -------------------------------------------------- */
+
+START_TEST(error_lines)
+{
+	char reply[ERROR_REPLY_MAX];
+	char why[100];
+
+	ck_assert_uint_eq(error_reply(reply, WHY_TOO_LONG), 21);
+	ck_assert(memcmp(reply, "ERROR line too long\r\n", 21) == 0);
+	ck_assert_uint_eq(error_reply(reply, WHY_OVERFLOW), 22);
+	ck_assert(memcmp(reply, "ERROR tally overflow\r\n", 22) == 0);
+	ck_assert_uint_eq(error_reply(reply, WHY_IDLE), 20);
+	ck_assert(memcmp(reply, "ERROR idle timeout\r\n", 20) == 0);
+	/* Never past the buffer. */
+	memset(why, 'x', sizeof why - 1);
+	why[sizeof why - 1] = '\0';
+	ck_assert_uint_eq(error_reply(reply, why), ERROR_REPLY_MAX - 1);
+}
+END_TEST
+
+/* --- 6 open connections: the list, max-conns, the -v log ------------------ */
+
+static struct sockaddr_in v4(const char *addr, unsigned port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	ck_assert(options_parse_addr(addr, port, &ss, &len));
+	return *(struct sockaddr_in *)&ss;
+}
+
+START_TEST(open_list)
+{
+	struct ledger a, b, c;
+	int oa, ob, oc;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct sockaddr_in sin = v4("127.0.0.1", 5000);
+
+	/* The fixture's own ledger first: close it, leaving an empty list. */
+	ledger_close(&M, &L, WHY_EOF);
+	ck_assert_uint_eq(M.open_count, 0);
+	ck_assert_ptr_null(market_first(&M));
+	M.opts.max_conns = 3;
+
+	ck_assert(options_parse_addr("::1", 6000, &ss, &len));
+	ledger_open(&M, &a, &oa, (struct sockaddr *)&sin, sizeof sin);
+	ledger_open(&M, &b, &ob, (struct sockaddr *)&ss, len);
+	ck_assert(!market_full(&M));
+	ledger_open(&M, &c, &oc, NULL, 0);
+	ck_assert_str_eq(a.peer, "127.0.0.1:5000");
+	ck_assert_str_eq(b.peer, "[::1]:6000");
+	ck_assert_str_eq(c.peer, "?");
+	ck_assert_ptr_eq(a.owner, &oa);
+	ck_assert_uint_eq(M.stats.connections, 4);
+	ck_assert_uint_eq(M.open_count, 3);
+	ck_assert(market_full(&M));
+	ck_assert_ptr_eq(market_first(&M), &oa);
+
+	ledger_close(&M, &b, WHY_EOF);
+	ck_assert(!market_full(&M));
+	ck_assert_ptr_eq(market_first(&M), &oa);
+	ck_assert_ptr_eq(a.next, &c);
+	ck_assert_ptr_eq(c.prev, &a);
+	ledger_close(&M, &a, WHY_RESET);
+	ck_assert_ptr_eq(market_first(&M), &oc);
+	/* Closing twice changes nothing. */
+	ledger_close(&M, &a, WHY_RESET);
+	ck_assert_uint_eq(M.open_count, 1);
+	ck_assert_ptr_eq(market_first(&M), &oc);
+	ledger_close(&M, &c, WHY_SHUTDOWN);
+	ck_assert_uint_eq(M.open_count, 0);
+	ck_assert_ptr_null(market_first(&M));
+	ck_assert_ptr_eq(M.open.next, &M.open);
+	ck_assert_ptr_eq(M.open.prev, &M.open);
+	ck_assert_uint_eq(M.stats.connections, 4);
+}
+END_TEST
+
+START_TEST(open_peer_unknown)
+{
+	struct ledger a;
+	struct sockaddr_in sin = v4("10.0.0.1", 1);
+	struct sockaddr_storage un;
+
+	/* A peer address cut short is not read past its length. */
+	ledger_open(&M, &a, NULL, (struct sockaddr *)&sin, sizeof sin - 1);
+	ck_assert_str_eq(a.peer, "?");
+	ledger_close(&M, &a, WHY_EOF);
+	memset(&un, 0, sizeof un);
+	un.ss_family = AF_UNIX;
+	ledger_open(&M, &a, NULL, (struct sockaddr *)&un, sizeof un);
+	ck_assert_str_eq(a.peer, "?");
+	ledger_close(&M, &a, WHY_EOF);
+}
+END_TEST
+
+START_TEST(open_verbose_log)
+{
+	struct capture cap;
+	struct ledger a;
+	struct sockaddr_in sin = v4("127.0.0.1", 5000);
+	char reply[TALLY_REPLY_MAX];
+	const char *text;
+
+	ledger_open(&M, &a, NULL, (struct sockaddr *)&sin, sizeof sin);
+	weigh_catch(&M, &a, "3 lb of cod\nbad\n", 16, false);
+	pay_fisherman(&M, &a, reply);
+	weigh_catch(&M, &a, "1 lb of cod\n", 12, false);   /* not paid */
+
+	/* Normal verbosity: nothing. */
+	capture_begin(&cap, 2);
+	ledger_close(&M, &a, WHY_EOF);
+	ck_assert_str_eq(capture_end(&cap), "");
+
+	ledger_open(&M, &a, NULL, (struct sockaddr *)&sin, sizeof sin);
+	weigh_catch(&M, &a, "3 lb of cod\nbad\n", 16, false);
+	pay_fisherman(&M, &a, reply);
+	weigh_catch(&M, &a, "1 lb of cod\n", 12, false);
+	M.opts.verbosity = VERBOSITY_VERBOSE;
+	capture_begin(&cap, 2);
+	ledger_close(&M, &a, WHY_TOO_LONG);
+	text = capture_end(&cap);
+	/* The tally logged is the one he was paid. */
+	ck_assert_str_eq(text, "fishmarket: 127.0.0.1:5000 closed (line too "
+	                 "long): 3 lines, 1 rejected, tally 24\n");
+}
+END_TEST
+
+/* --- 6 accept trouble -------------------------------------------------- */
+
+START_TEST(accept_errors)
+{
+	ck_assert_int_eq(accept_trouble(EAGAIN), ACCEPT_DONE);
+	ck_assert_int_eq(accept_trouble(EWOULDBLOCK), ACCEPT_DONE);
+	ck_assert_int_eq(accept_trouble(EMFILE), ACCEPT_PAUSE);
+	ck_assert_int_eq(accept_trouble(ENFILE), ACCEPT_PAUSE);
+	ck_assert_int_eq(accept_trouble(ENOBUFS), ACCEPT_PAUSE);
+	ck_assert_int_eq(accept_trouble(ENOMEM), ACCEPT_PAUSE);
+	ck_assert_int_eq(accept_trouble(EINTR), ACCEPT_AGAIN);
+	ck_assert_int_eq(accept_trouble(ECONNABORTED), ACCEPT_AGAIN);
+	ck_assert_int_eq(accept_trouble(EPROTO), ACCEPT_AGAIN);
+	ck_assert_int_eq(accept_trouble(EPERM), ACCEPT_AGAIN);
+	ck_assert_int_eq(accept_trouble(ENETDOWN), ACCEPT_AGAIN);
+	ck_assert_int_eq(accept_trouble(EHOSTUNREACH), ACCEPT_AGAIN);
+	/* 0.1 to 1 s (section 6). */
+	long usec = emfile_pause.tv_sec * 1000000L + emfile_pause.tv_usec;
+	ck_assert_int_ge(usec, 100000);
+	ck_assert_int_le(usec, 1000000);
+	ck_assert_int_lt(emfile_pause.tv_usec, 1000000);
+}
+END_TEST
+
+/* --- 6 listening socket: SO_REUSEADDR, SOMAXCONN, "listening on" -------- */
+
+static void use_address(const char *addr, unsigned port)
+{
+	ck_assert(options_parse_addr(addr, port, &M.opts.addr,
+	                             &M.opts.addrlen));
+	M.opts.port = port;
+}
+
+START_TEST(listen_v4)
+{
+	struct capture cap;
+	int fd, one = 0;
+	socklen_t len = sizeof one;
+	struct sockaddr_in sin;
+	char want[64];
+
+	use_address("127.0.0.1", 0);
+	fd = open_warehouse(&M);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, &len), 0);
+	ck_assert_int_eq(one, 1);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &one, &len), 0);
+	ck_assert_int_eq(one, 1);
+
+	len = sizeof sin;
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	ck_assert_uint_ne(ntohs(sin.sin_port), 0);
+	snprintf(want, sizeof want, "listening on 127.0.0.1:%u\n",
+	         (unsigned)ntohs(sin.sin_port));
+	capture_begin(&cap, 1);
+	ck_assert_int_eq(announce_warehouse(&M, fd), 0);
+	ck_assert_str_eq(capture_end(&cap), want);
+	close(fd);
+}
+END_TEST
+
+START_TEST(listen_v6)
+{
+	struct capture cap;
+	int fd, one = 0;
+	socklen_t len = sizeof one;
+	struct sockaddr_in6 sin6;
+	char want[64];
+
+	use_address("::1", 0);
+	fd = open_warehouse(&M);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, &len), 0);
+	ck_assert_int_eq(one, 1);
+	len = sizeof sin6;
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin6, &len), 0);
+	snprintf(want, sizeof want, "listening on [::1]:%u\n",
+	         (unsigned)ntohs(sin6.sin6_port));
+	capture_begin(&cap, 1);
+	ck_assert_int_eq(announce_warehouse(&M, fd), 0);
+	ck_assert_str_eq(capture_end(&cap), want);
+	close(fd);
+}
+END_TEST
+
+START_TEST(listen_in_use)
+{
+	struct capture cap;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof sin;
+	char want[128];
+	int fd, fd2;
+
+	use_address("127.0.0.1", 0);
+	fd = open_warehouse(&M);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	/* SO_REUSEADDR does not let a second server take a port that is
+	 * being listened on. */
+	use_address("127.0.0.1", ntohs(sin.sin_port));
+	capture_begin(&cap, 2);
+	fd2 = open_warehouse(&M);
+	snprintf(want, sizeof want, "fishmarket: cannot bind 127.0.0.1:%u: "
+	         "Address already in use\n", (unsigned)ntohs(sin.sin_port));
+	ck_assert_str_eq(capture_end(&cap), want);
+	ck_assert_int_eq(fd2, -1);
+	close(fd);
+}
+END_TEST
+
+START_TEST(listen_not_ours)
+{
+	struct capture cap;
+	int fd;
+
+	/* TEST-NET-1: an address no interface here has. */
+	use_address("192.0.2.1", 8080);
+	capture_begin(&cap, 2);
+	fd = open_warehouse(&M);
+	ck_assert_str_eq(capture_end(&cap), "fishmarket: cannot bind "
+	                 "192.0.2.1:8080: Cannot assign requested address\n");
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
+START_TEST(listen_bad_fd)
+{
+	struct capture cap;
+	const char *text;
+
+	capture_begin(&cap, 2);
+	ck_assert_int_eq(announce_warehouse(&M, -1), -1);
+	text = capture_end(&cap);
+	ck_assert_str_eq(text, "fishmarket: getsockname: Bad file descriptor\n");
+}
+END_TEST
+
+/* --- 7 exit codes: market_prepare ---------------------------------------- */
+
+struct prepared {
+	int status;
+	char out[4096];
+	char err[4096];
+};
+
+static struct prepared prepare(const char *first, ...)
+{
+	static struct prepared p;
+	struct capture co, ce;
+	char *argv[16];
+	int argc = 0;
+	va_list ap;
+
+	argv[argc++] = (char *)"./build/fishmarket-v2-raw";
+	va_start(ap, first);
+	for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+
+	prices_free(M.prices);      /* the fixture's */
+	M.prices = NULL;
+	capture_begin(&co, 1);
+	capture_begin(&ce, 2);
+	p.status = market_prepare(&M, argc, argv);
+	snprintf(p.err, sizeof p.err, "%s", capture_end(&ce));
+	snprintf(p.out, sizeof p.out, "%s", capture_end(&co));
+	return p;
+}
+
+START_TEST(exit_help)
+{
+	struct prepared p = prepare("-h", NULL);
+
+	ck_assert_int_eq(p.status, 0);
+	ck_assert(starts(p.out, "usage: fishmarket-v2-raw [-b ADDR]"));
+	ck_assert_str_eq(p.err, "");
+	p = prepare("-p", "1", "--help", NULL);
+	ck_assert_int_eq(p.status, 0);
+	ck_assert(starts(p.out, "usage: "));
+}
+END_TEST
+
+START_TEST(exit_usage_error)
+{
+	struct prepared p = prepare("--frob", NULL);
+
+	ck_assert_int_eq(p.status, 2);
+	ck_assert_str_eq(p.out, "");
+	ck_assert(starts(p.err, "fishmarket: unknown option '--frob'\n"
+	                 "usage: fishmarket-v2-raw [-b ADDR]"));
+	p = prepare("-p", "65536", NULL);
+	ck_assert_int_eq(p.status, 2);
+	ck_assert(starts(p.err, "fishmarket: invalid port '65536' (0 to 65535)"
+	                 "\nusage: "));
+	p = prepare("extra", NULL);
+	ck_assert_int_eq(p.status, 2);
+	p = prepare("-m", "0", NULL);
+	ck_assert_int_eq(p.status, 2);
+}
+END_TEST
+
+START_TEST(exit_version)
+{
+	struct prepared p = prepare("--version", NULL);
+
+	ck_assert_int_eq(p.status, MARKET_VERSION);
+	ck_assert_ptr_null(M.prices);
+	ck_assert_str_eq(p.out, "");
+	ck_assert_str_eq(p.err, "");
+}
+END_TEST
+
+START_TEST(exit_price_file)
+{
+	struct prepared p = prepare("--prices", "/nonexistent/fish", NULL);
+	const char *path;
+	char want[256];
+
+	ck_assert_int_eq(p.status, 1);
+	ck_assert_str_eq(p.err, "fishmarket: /nonexistent/fish: No such file "
+	                 "or directory\n");
+	ck_assert_str_eq(p.out, "");
+	ck_assert_ptr_null(M.prices);
+
+	path = temp_file("cod 8\ncod 9\n", 12);
+	p = prepare("--prices", path, NULL);
+	ck_assert_int_eq(p.status, 1);
+	snprintf(want, sizeof want, "fishmarket: %s:2: duplicate fish 'cod' "
+	         "(first on line 1)\n", path);
+	ck_assert_str_eq(p.err, want);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(exit_open)
+{
+	struct sigaction old, now;
+	struct prepared p;
+	const char *path;
+
+	ck_assert_int_eq(sigaction(SIGPIPE, NULL, &old), 0);
+	p = prepare("-p", "0", "-q", NULL);
+	ck_assert_int_eq(p.status, MARKET_OPEN);
+	ck_assert_str_eq(p.out, "");
+	ck_assert_str_eq(p.err, "");
+	ck_assert_ptr_nonnull(M.prices);
+	ck_assert_uint_eq(prices_count(M.prices), 10);
+	ck_assert_uint_eq(M.opts.port, 0);
+	ck_assert_int_eq(M.opts.verbosity, VERBOSITY_QUIET);
+	ck_assert_uint_eq(M.open_count, 0);
+	ck_assert_ptr_null(market_first(&M));
+	ck_assert_uint_eq(M.stats.connections, 0);
+	ck_assert(!M.closing);
+	ck_assert_int_eq(M.exit_status, 0);
+	/* SIGPIPE never kills the server. */
+	ck_assert_int_eq(sigaction(SIGPIPE, NULL, &now), 0);
+	ck_assert(now.sa_handler == SIG_IGN);
+	ck_assert_int_eq(sigaction(SIGPIPE, &old, NULL), 0);
+	market_free(&M);
+	ck_assert_ptr_null(M.prices);
+
+	path = temp_file("shark 100\n", 10);
+	p = prepare("--prices", path, NULL);
+	ck_assert_int_eq(p.status, MARKET_OPEN);
+	ck_assert_uint_eq(prices_count(M.prices), 1);
+	unlink(path);
+	ck_assert_int_eq(sigaction(SIGPIPE, &old, NULL), 0);
+}
+END_TEST
+
+/* --- 7 summary and version lines ------------------------------------------- */
+
+START_TEST(summary_line)
+{
+	struct capture cap;
+	char reply[TALLY_REPLY_MAX];
+
+	weigh("3 lb of cod\nbad\n\n", false);
+	pay_fisherman(&M, &L, reply);
+	capture_begin(&cap, 2);
+	market_summary(&M);
+	ck_assert_str_eq(capture_end(&cap), "served 1 connections, 2 lines "
+	                 "(1 rejected), paid $24\n");
+	M.opts.verbosity = VERBOSITY_VERBOSE;
+	capture_begin(&cap, 2);
+	market_summary(&M);
+	ck_assert_str_eq(capture_end(&cap), "served 1 connections, 2 lines "
+	                 "(1 rejected), paid $24\n");
+	/* -q silences it. */
+	M.opts.verbosity = VERBOSITY_QUIET;
+	capture_begin(&cap, 2);
+	market_summary(&M);
+	ck_assert_str_eq(capture_end(&cap), "");
+}
+END_TEST
+
+START_TEST(version_line)
+{
+	struct capture cap;
+
+	capture_begin(&cap, 1);
+	print_version("v2-raw", "2.1.12-stable", "epoll");
+	ck_assert_str_eq(capture_end(&cap),
+	                 "fishmarket v2-raw, libevent 2.1.12-stable, backend epoll\n");
+}
+END_TEST
+
+static TCase *with_fixture(const char *name, void (*setup)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	return tc;
+}
+
+Suite *market_suite(void)
+{
+	Suite *s = suite_create("market");
+	TCase *tc;
+
+	tc = with_fixture("3 value", setup_default);
+	tcase_add_test(tc, value_one_line);
+	tcase_add_test(tc, value_many_lines);
+	tcase_add_test(tc, value_zero_and_unlisted);
+	tcase_add_test(tc, value_malformed);
+	tcase_add_test(tc, value_blank_lines);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("5 one reply per read", setup_default);
+	tcase_add_test(tc, read_partial_lines);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("5 end of input", setup_default);
+	tcase_add_test(tc, eof_final_line);
+	tcase_add_test(tc, eof_final_cr_or_blanks);
+	tcase_add_test(tc, eof_nothing_left);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("6 line length", setup_short_lines);
+	tcase_add_test(tc, length_limit_edges);
+	tcase_add_test(tc, length_cr_counts);
+	tcase_add_test(tc, length_unterminated);
+	tcase_add_test(tc, length_final_line);
+	tcase_add_test(tc, length_lines_before);
+	tcase_add_test(tc, length_max_line_1);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("6 line length default", setup_default);
+	tcase_add_test(tc, length_default_1024);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("5 tally overflow in a catch", setup_whales);
+	tcase_add_test(tc, overflow_exact_max);
+	tcase_add_test(tc, overflow_one_past);
+	tcase_add_test(tc, overflow_lines_before);
+	tcase_add_test(tc, overflow_final_line);
+	tcase_add_test(tc, overflow_big_values);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("5 paying", setup_default);
+	tcase_add_test(tc, pay_reply);
+	tcase_add_test(tc, pay_many_fishermen);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("6 error line");
+	tcase_add_test(tc, error_lines);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("6 open connections", setup_default);
+	tcase_add_test(tc, open_list);
+	tcase_add_test(tc, open_peer_unknown);
+	tcase_add_test(tc, open_verbose_log);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("6 accept trouble");
+	tcase_add_test(tc, accept_errors);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("6 listening socket", setup_default);
+	tcase_add_test(tc, listen_v4);
+	tcase_add_test(tc, listen_v6);
+	tcase_add_test(tc, listen_in_use);
+	tcase_add_test(tc, listen_not_ours);
+	tcase_add_test(tc, listen_bad_fd);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("7 exit codes", setup_default);
+	tcase_add_test(tc, exit_help);
+	tcase_add_test(tc, exit_usage_error);
+	tcase_add_test(tc, exit_version);
+	tcase_add_test(tc, exit_price_file);
+	tcase_add_test(tc, exit_open);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("7 summary and version lines", setup_default);
+	tcase_add_test(tc, summary_line);
+	tcase_add_test(tc, version_line);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
