@@ -177,19 +177,28 @@ enum accept_trouble accept_trouble(int err)
 	case EWOULDBLOCK:
 #endif
 		return ACCEPT_DONE;
-	case EMFILE:
-	case ENFILE:
-	case ENOBUFS:
-	case ENOMEM:
-		/* Retrying at once would fail again at once: the listening
-		 * socket stays readable, and the loop would spin at 100% CPU.
-		 * Back off and let descriptors free up. */
-		return ACCEPT_PAUSE;
-	default:
-		/* EINTR, ECONNABORTED (he left before we answered), EPROTO,
-		 * EPERM (a firewall rule) and the network errors Linux passes
-		 * on from the new socket: his trouble, not the listener's. */
+	case EINTR:
+	case ECONNABORTED:
+	case EPROTO:
+	case EPERM:
+	/* Linux passes on network errors already pending on the new
+	 * socket (accept(2)): his trouble, not the listener's. */
+	case ENETDOWN:
+	case ENOPROTOOPT:
+	case EHOSTDOWN:
+	case ENONET:
+	case EHOSTUNREACH:
+	case EOPNOTSUPP:
+	case ENETUNREACH:
+	case ETIMEDOUT:
 		return ACCEPT_AGAIN;
+	default:
+		/* EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would fail
+		 * again at once, since the listening socket stays readable and
+		 * the loop would spin at 100% CPU.  Back off and let
+		 * descriptors free up.  Anything unknown (EBADF, EINVAL) is
+		 * treated the same: "try again" would spin as well. */
+		return ACCEPT_PAUSE;
 	}
 }
 

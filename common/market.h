@@ -30,6 +30,17 @@
 #define OUTPUT_HIGH (64 * 1024)
 #define OUTPUT_LOW  (16 * 1024)
 
+/*
+ * The lingering close: once every reply is sent to a fisherman who has not
+ * closed his side, the server shuts down only its sending side and reads
+ * and discards what he still sends, until he closes, LINGER_SECONDS pass
+ * in silence, or LINGER_BYTES are thrown away.  Closing at once with his
+ * bytes unread would make the kernel send a reset, and the reset destroys
+ * the tally and ERROR line he has not read yet.
+ */
+#define LINGER_SECONDS 2
+#define LINGER_BYTES   (1024 * 1024)
+
 /* How long to stop accepting after EMFILE/ENFILE (section 6: 0.1 to 1 s). */
 extern const struct timeval emfile_pause;
 
@@ -92,7 +103,8 @@ int announce_warehouse(const struct market *m, int fd);
 enum accept_trouble {
 	ACCEPT_DONE,     /* EAGAIN: nobody else is waiting */
 	ACCEPT_AGAIN,    /* EINTR, ECONNABORTED, ...: try the next one */
-	ACCEPT_PAUSE     /* EMFILE, ENFILE, ENOBUFS, ENOMEM: back off */
+	ACCEPT_PAUSE     /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or anything
+	                    unknown (EBADF, EINVAL): back off */
 };
 enum accept_trouble accept_trouble(int err);
 

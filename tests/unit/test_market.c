@@ -656,6 +656,10 @@ START_TEST(accept_errors)
 	ck_assert_int_eq(accept_trouble(EPERM), ACCEPT_AGAIN);
 	ck_assert_int_eq(accept_trouble(ENETDOWN), ACCEPT_AGAIN);
 	ck_assert_int_eq(accept_trouble(EHOSTUNREACH), ACCEPT_AGAIN);
+	/* A lasting error must not make the accept loop spin. */
+	ck_assert_int_eq(accept_trouble(EBADF), ACCEPT_PAUSE);
+	ck_assert_int_eq(accept_trouble(EINVAL), ACCEPT_PAUSE);
+	ck_assert_int_eq(accept_trouble(ENOTSOCK), ACCEPT_PAUSE);
 	/* 0.1 to 1 s (section 6). */
 	long usec = emfile_pause.tv_sec * 1000000L + emfile_pause.tv_usec;
 	ck_assert_int_ge(usec, 100000);

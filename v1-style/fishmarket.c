@@ -1,0 +1,567 @@
+/*
+ * fishmarket v1-style: the fish market server written as a libevent 1.x
+ * program of 2009 would be, built against libevent 2's compatibility API.
+ *
+ * Fishermen connect, send lines such as "3 pounds of trout", and get back
+ * the running value of their catch, "21\r\n", after every read (the fish
+ * exchange contract, docs/fish-exchange.md).  One thread, one event loop:
+ * an event on the listening socket accepts, one bufferevent per fisherman
+ * reads his lines and writes his tally.
+ *
+ * libevent generation: 1.x, the global-base API of <event.h>.  event_init()
+ * creates a base and makes it the hidden "current base" that event_set(),
+ * bufferevent_new(), event_dispatch() and event_loopexit() all use without
+ * naming it; events are structs we embed and fill in.  The socket(), bind()
+ * and listen() are ours (open_warehouse() in common/market.c), and so is
+ * the accept() loop in greet_fisherman.  Compare v2-raw (the same program in
+ * the libevent 2 API) and v2-listener (with evconnlistener accepting).
+ *
+ * It stops on SIGINT or SIGTERM: it stops accepting, lets open connections
+ * finish for up to -g seconds, closes what is left, prints the summary line
+ * and exits 0.  A second signal exits at once with status 1.
+ *
+ * Every libevent call of this variant is in this file; everything else
+ * (options, prices, weighing, the books, messages) is in common/.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/*
+ * The one header of libevent 1.x.  Under libevent 2 it pulls in the event2/
+ * headers and their *_compat.h parts, which keep these old calls working.
+ */
+#include <event.h>
+
+#include "market.h"
+
+#define VARIANT "v1-style"
+
+/* The market: the books from common/, and every event the loop watches. */
+struct warehouse {
+	struct market market;        /* options, prices, ledgers, statistics */
+	struct event_base *base;
+	/*
+	 * 1.x style: the events are ours, embedded, filled in by event_set().
+	 * (libevent 2 hides struct event behind event_new() so that its layout
+	 * can change without breaking programs built against an older one.)
+	 */
+	struct event door;           /* the listening socket is readable */
+	struct event reopen;         /* EMFILE back-off: reopen_door */
+	struct event grace;          /* closing time is over: grace_over */
+	struct event sigint, sigterm;
+};
+
+/* One open connection. */
+struct fisherman {
+	struct ledger ledger;        /* his books, linked into market.open */
+	struct warehouse *wh;
+	struct bufferevent *bev;
+	int fd;                      /* bufferevent_new() never closes it */
+	const char *leaving;         /* NULL, or why he goes once all is sent */
+	bool heard_eof;              /* he closed his sending side */
+	bool hung_up;                /* we closed ours: reading only to discard */
+	size_t discarded;            /* what he sent since */
+};
+
+/*
+ * The callbacks: libevent calls these from event_dispatch().  A socket is a
+ * plain int in 1.x (libevent 2 says evutil_socket_t, a SOCKET on Windows).
+ */
+static void greet_fisherman(int door, short what, void *arg);
+static void buy_fish(struct bufferevent *bev, void *arg);
+static void watch_fisherman(struct bufferevent *bev, short what, void *arg);
+static void reply_sent(struct bufferevent *bev, void *arg);
+static void close_market(int sig, short what, void *arg);
+static void grace_over(int fd, short what, void *arg);
+static void reopen_door(int fd, short what, void *arg);
+
+/* The helpers they share. */
+static void welcome_fisherman(struct warehouse *wh, int fd,
+                              const struct sockaddr *peer, socklen_t peerlen);
+static bool pay_tally(struct fisherman *f);
+static void send_away(struct fisherman *f, const char *why);
+static void finish_up(struct fisherman *f, const char *why);
+static void hang_up(struct fisherman *f);
+static void see_off(struct fisherman *f, const char *why);
+static void see_everyone_off(struct warehouse *wh);
+static void open_door(struct warehouse *wh);
+static void shut_door(struct warehouse *wh);
+static void pause_door(struct warehouse *wh);
+static int show_version(void);
+
+int main(int argc, char *argv[])
+{
+	struct warehouse wh = {0};
+	struct market *m = &wh.market;
+	int door;
+
+	int status = market_prepare(m, argc, argv);
+	if (status == MARKET_VERSION)
+		return show_version();
+	if (status != MARKET_OPEN)
+		return status;
+	status = 1;   /* until the market has run */
+
+	/*
+	 * First, before anything else of libevent: event_set(), signal_set(),
+	 * bufferevent_new() all attach to the current base this sets.  The
+	 * pitfall: a second event_init() (a library calling it, say) silently
+	 * moves every later event to another base, one nobody dispatches.
+	 */
+	wh.base = event_init();
+	if (wh.base == NULL) {
+		fprintf(stderr, "fishmarket: cannot create an event base\n");
+		goto close_books;
+	}
+
+	/*
+	 * socket(), SO_REUSEADDR, bind(), listen(SOMAXCONN), O_NONBLOCK: all by
+	 * hand, in common/.  The listening socket must be non-blocking too: the
+	 * accept loop below runs until accept() says EAGAIN.
+	 */
+	door = open_warehouse(m);
+	if (door < 0)
+		goto free_base;
+	/*
+	 * EV_PERSIST: stay armed after each callback, or we would accept once.
+	 * event_set() allocates nothing (the struct is ours), so cannot fail.
+	 */
+	event_set(&wh.door, door, EV_READ | EV_PERSIST, greet_fisherman, &wh);
+	evtimer_set(&wh.reopen, reopen_door, &wh);
+	evtimer_set(&wh.grace, grace_over, &wh);
+
+	/*
+	 * libevent turns a signal into an ordinary callback run by the loop, so
+	 * close_market may do anything, unlike a signal(2) handler.
+	 */
+	signal_set(&wh.sigint, SIGINT, close_market, &wh);
+	signal_set(&wh.sigterm, SIGTERM, close_market, &wh);
+	if (event_add(&wh.door, NULL) < 0 || signal_add(&wh.sigint, NULL) < 0 ||
+	    signal_add(&wh.sigterm, NULL) < 0) {
+		fprintf(stderr, "fishmarket: cannot add the events to the loop\n");
+		goto del_events;
+	}
+
+	if (announce_warehouse(m, door) < 0)
+		goto del_events;
+
+	/* The story happens in here, until loopexit or loopbreak. */
+	if (event_dispatch() < 0) {
+		fprintf(stderr, "fishmarket: the event loop failed\n");
+		m->exit_status = 1;
+	}
+
+	/* After a second signal some are still in: close them, in the books. */
+	see_everyone_off(&wh);
+	market_summary(m);
+	status = m->exit_status;
+
+del_events:
+	/* Deleting an event that is not pending is harmless. */
+	signal_del(&wh.sigterm);
+	signal_del(&wh.sigint);
+	evtimer_del(&wh.grace);
+	evtimer_del(&wh.reopen);
+	event_del(&wh.door);
+	/* event_del() never closes the fd it watched: the socket is ours. */
+	close(door);
+free_base:
+	event_base_free(wh.base);
+close_books:
+	market_free(m);
+	return status;
+}
+
+/*
+ * The listening socket is readable: one or more fishermen are waiting.
+ * Accept them all, not one per callback (each wake-up costs a trip round
+ * the loop), until accept() says nobody else is waiting or the market is
+ * full.
+ */
+static void greet_fisherman(int door, short what, void *arg)
+{
+	struct warehouse *wh = arg;
+
+	(void)what;
+	while (!market_full(&wh->market)) {
+		struct sockaddr_storage peer;
+		socklen_t peerlen = sizeof peer;
+		int fd = accept(door, (struct sockaddr *)&peer, &peerlen);
+		if (fd < 0) {
+			switch (accept_trouble(errno)) {
+			case ACCEPT_DONE:
+				return;
+			case ACCEPT_AGAIN:
+				continue;
+			case ACCEPT_PAUSE:
+				pause_door(wh);
+				return;
+			}
+		}
+		/*
+		 * A blocking client socket would stall every fisherman on his
+		 * one slow read: on Linux accept() does not pass O_NONBLOCK on.
+		 */
+		if (evutil_make_socket_nonblocking(fd) < 0) {
+			close(fd);
+			continue;
+		}
+		welcome_fisherman(wh, fd, (struct sockaddr *)&peer, peerlen);
+	}
+}
+
+/*
+ * A fisherman is in, fd already non-blocking: give him a bufferevent and
+ * open his books.  If he cannot be served, he is sent home (fd closed) and
+ * the market goes on.
+ */
+static void welcome_fisherman(struct warehouse *wh, int fd,
+                              const struct sockaddr *peer, socklen_t peerlen)
+{
+	struct market *m = &wh->market;
+	struct fisherman *f = calloc(1, sizeof *f);
+	if (f == NULL) {
+		fprintf(stderr, "fishmarket: out of memory, turning a fisherman away\n");
+		close(fd);
+		return;
+	}
+	f->wh = wh;
+	f->fd = fd;
+
+	/*
+	 * Callbacks are given at birth, and the base is the current one: this
+	 * is why event_init() must come first.  It never closes fd: see_off.
+	 */
+	f->bev = bufferevent_new(fd, buy_fish, reply_sent, watch_fisherman, f);
+	if (f->bev == NULL) {
+		fprintf(stderr, "fishmarket: cannot create a bufferevent, turning a fisherman away\n");
+		close(fd);
+		free(f);
+		return;
+	}
+	/*
+	 * The idle timeout: no byte read while reading, or no byte written
+	 * while replies are pending, in whole seconds.  -t 0 sets none: a new
+	 * bufferevent has none.
+	 */
+	if (m->opts.idle_timeout > 0)
+		bufferevent_settimeout(f->bev, (int)m->opts.idle_timeout,
+		                       (int)m->opts.idle_timeout);
+	/*
+	 * reply_sent runs whenever a write leaves at most OUTPUT_LOW bytes
+	 * unsent (not only when the output is empty): the moment to read again
+	 * after backpressure.  No read high-watermark: see docs/DESIGN.md.
+	 */
+	bufferevent_setwatermark(f->bev, EV_WRITE, OUTPUT_LOW, 0);
+	/* A new bufferevent writes but does not read until told to. */
+	if (bufferevent_enable(f->bev, EV_READ) < 0) {
+		fprintf(stderr, "fishmarket: cannot read from a fisherman, turning him away\n");
+		bufferevent_free(f->bev);
+		close(fd);
+		free(f);
+		return;
+	}
+
+	ledger_open(m, &f->ledger, f, peer, peerlen);
+	/* Full: the next ones wait in the listen backlog, unaccepted. */
+	if (market_full(m))
+		shut_door(wh);
+}
+
+/*
+ * Bytes arrived.  Weigh every complete line, pay once for the lot, and
+ * keep any partial line in the input for next time.
+ */
+static void buy_fish(struct bufferevent *bev, void *arg)
+{
+	struct fisherman *f = arg;
+	struct evbuffer *input = EVBUFFER_INPUT(bev);
+
+	if (f->hung_up) {
+		/* Lingering (hang_up): what he still sends is thrown away. */
+		f->discarded += EVBUFFER_LENGTH(input);
+		evbuffer_drain(input, EVBUFFER_LENGTH(input));
+		if (f->discarded > LINGER_BYTES)
+			see_off(f, f->leaving);
+		return;
+	}
+
+	/*
+	 * The whole input as one block: never more than one read plus a
+	 * partial line (at most --max-line), since every complete line is
+	 * drained below.  Not evbuffer_readline(): it ends a line at any CR.
+	 * (A 1.x evbuffer was one block; in libevent 2 EVBUFFER_DATA() is
+	 * evbuffer_pullup(buf, -1), which makes it one.)
+	 */
+	size_t len = EVBUFFER_LENGTH(input);
+	const char *catch = (const char *)EVBUFFER_DATA(input);
+	struct weighing w = weigh_catch(&f->wh->market, &f->ledger, catch, len,
+	                                false);
+
+	evbuffer_drain(input, w.used);
+	if (w.pay && !pay_tally(f))
+		return;
+	if (w.error != NULL)
+		send_away(f, w.error);
+	else if (EVBUFFER_LENGTH(EVBUFFER_OUTPUT(bev)) >= OUTPUT_HIGH)
+		/* He sends but does not read: stop reading until he does. */
+		bufferevent_disable(bev, EV_READ);
+}
+
+/*
+ * Something other than data: end of input, an error, or a timeout, with
+ * EVBUFFER_READ or EVBUFFER_WRITE saying which direction.  EOF cannot come
+ * while writing (only a read sees EOF).  libevent has already disabled the
+ * direction that failed or timed out.
+ */
+static void watch_fisherman(struct bufferevent *bev, short what, void *arg)
+{
+	struct fisherman *f = arg;
+
+	if (f->hung_up) {
+		/* He closed too, or reset, or was silent for LINGER_SECONDS. */
+		see_off(f, f->leaving);
+	} else if (what & EVBUFFER_EOF) {
+		/* He half-closed: what follows the last LF is one final line. */
+		struct evbuffer *input = EVBUFFER_INPUT(bev);
+		size_t len = EVBUFFER_LENGTH(input);
+		const char *catch = (const char *)EVBUFFER_DATA(input);
+		struct weighing w = weigh_catch(&f->wh->market, &f->ledger,
+		                                catch, len, true);
+
+		f->heard_eof = true;
+		evbuffer_drain(input, w.used);
+		if (w.pay && !pay_tally(f))
+			return;
+		if (w.error != NULL)
+			send_away(f, w.error);
+		else
+			finish_up(f, WHY_EOF);
+	} else if (what & EVBUFFER_ERROR) {
+		/* Reset, or the like: nobody is listening, close at once. */
+		see_off(f, WHY_RESET);
+	} else if (what & EVBUFFER_READ) {
+		/* Read timeout: he sent nothing for -t seconds. */
+		send_away(f, WHY_IDLE);
+	} else {
+		/*
+		 * Write timeout: replies pending and nothing moved for -t
+		 * seconds (also a closing fisherman who never reads): an ERROR
+		 * line would not get through either.
+		 */
+		see_off(f, f->leaving != NULL ? f->leaving : WHY_IDLE);
+	}
+}
+
+/*
+ * A write left at most OUTPUT_LOW bytes unsent.  A fisherman on his way
+ * out goes once everything is sent; any other may be read again.
+ */
+static void reply_sent(struct bufferevent *bev, void *arg)
+{
+	struct fisherman *f = arg;
+
+	if (f->leaving != NULL) {
+		if (EVBUFFER_LENGTH(EVBUFFER_OUTPUT(bev)) == 0)
+			hang_up(f);
+		return;
+	}
+	bufferevent_enable(bev, EV_READ);
+}
+
+/*
+ * Append his running tally to the output.  False if he had to be seen off
+ * (out of memory): the caller must not touch him again.
+ */
+static bool pay_tally(struct fisherman *f)
+{
+	char reply[TALLY_REPLY_MAX];
+	size_t n = pay_fisherman(&f->wh->market, &f->ledger, reply);
+
+	if (bufferevent_write(f->bev, reply, n) < 0) {
+		fprintf(stderr, "fishmarket: out of memory, closing %s\n",
+		        f->ledger.peer);
+		see_off(f, WHY_RESET);
+		return false;
+	}
+	return true;
+}
+
+/* "ERROR <why>", then he goes once it is sent. */
+static void send_away(struct fisherman *f, const char *why)
+{
+	char reply[ERROR_REPLY_MAX];
+	size_t n = error_reply(reply, why);
+
+	/* Best effort: if even this cannot be queued, he just goes. */
+	(void)bufferevent_write(f->bev, reply, n);
+	finish_up(f, why);
+}
+
+/*
+ * Stop reading and close once every reply is sent.  bufferevent_free()
+ * does not flush: freeing now would drop his last tally mid-payment.
+ */
+static void finish_up(struct fisherman *f, const char *why)
+{
+	bufferevent_disable(f->bev, EV_READ);
+	f->leaving = why;
+	if (EVBUFFER_LENGTH(EVBUFFER_OUTPUT(f->bev)) == 0)
+		hang_up(f);
+	/* else reply_sent hangs up once the output is empty */
+}
+
+/*
+ * Everything is sent: close, but gently.  close() with unread input makes
+ * the kernel answer with a reset, and the reset makes his kernel throw away
+ * whatever he has not read yet: his last tally, the ERROR line.  So shut
+ * only our sending side (he reads the replies, then end of file), and read
+ * and discard until he closes too.  If he already has, close at once.
+ */
+static void hang_up(struct fisherman *f)
+{
+	if (f->heard_eof || shutdown(f->fd, SHUT_WR) < 0) {
+		see_off(f, f->leaving);
+		return;
+	}
+	f->hung_up = true;
+	bufferevent_settimeout(f->bev, LINGER_SECONDS, 0);
+	if (bufferevent_enable(f->bev, EV_READ) < 0)
+		see_off(f, f->leaving);
+}
+
+/* He is gone: close the books, free the bufferevent, close the socket. */
+static void see_off(struct fisherman *f, const char *why)
+{
+	struct warehouse *wh = f->wh;
+	struct market *m = &wh->market;
+	bool was_full = market_full(m);
+
+	ledger_close(m, &f->ledger, why);
+	bufferevent_free(f->bev);
+	close(f->fd);
+	free(f);
+
+	if (was_full)
+		open_door(wh);
+	/* Closing time and the last one left: the loop may end. */
+	if (m->closing && m->open_count == 0)
+		event_loopexit(NULL);
+}
+
+static void see_everyone_off(struct warehouse *wh)
+{
+	struct fisherman *f;
+
+	/* One already sent away keeps his reason in the -v log. */
+	while ((f = market_first(&wh->market)) != NULL)
+		see_off(f, f->leaving != NULL ? f->leaving : WHY_SHUTDOWN);
+}
+
+/*
+ * SIGINT or SIGTERM.  The first: stop accepting, let the open connections
+ * finish for up to -g seconds.  The second: leave at once, status 1.
+ */
+static void close_market(int sig, short what, void *arg)
+{
+	struct warehouse *wh = arg;
+	struct market *m = &wh->market;
+
+	(void)sig;
+	(void)what;
+	if (m->closing) {
+		m->exit_status = 1;
+		/* loopbreak: at once, unlike loopexit, which ends the round. */
+		event_loopbreak();
+		return;
+	}
+	m->closing = true;
+	shut_door(wh);
+	evtimer_del(&wh->reopen);
+
+	if (m->open_count == 0) {
+		event_loopexit(NULL);
+	} else if (m->opts.grace == 0) {
+		see_everyone_off(wh);   /* the last see_off ends the loop */
+	} else {
+		struct timeval grace = { .tv_sec = (time_t)m->opts.grace };
+		if (evtimer_add(&wh->grace, &grace) < 0) {
+			fprintf(stderr, "fishmarket: cannot start the grace timer\n");
+			see_everyone_off(wh);
+		}
+	}
+}
+
+/* The grace period is over: whoever is still in is closed. */
+static void grace_over(int fd, short what, void *arg)
+{
+	struct warehouse *wh = arg;
+
+	(void)fd;
+	(void)what;
+	see_everyone_off(wh);   /* the last see_off ends the loop */
+}
+
+/* The EMFILE back-off is over: try accepting again. */
+static void reopen_door(int fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	open_door(arg);
+}
+
+/*
+ * Accept again, unless it is closing time, the market is full, or the
+ * EMFILE back-off is running (a one-shot timer is no longer pending once
+ * its callback runs, so reopen_door gets through).
+ */
+static void open_door(struct warehouse *wh)
+{
+	struct market *m = &wh->market;
+
+	if (m->closing || market_full(m) || evtimer_pending(&wh->reopen, NULL))
+		return;
+	if (event_add(&wh->door, NULL) < 0) {
+		fprintf(stderr, "fishmarket: cannot watch the listening socket\n");
+		m->exit_status = 1;
+		event_loopbreak();
+	}
+}
+
+/* Stop accepting: whoever connects now waits in the listen backlog. */
+static void shut_door(struct warehouse *wh)
+{
+	event_del(&wh->door);
+}
+
+/*
+ * Out of file descriptors (EMFILE/ENFILE).  The waiting connection stays
+ * in the backlog, so the listening socket stays readable: keep watching it
+ * and the loop spins at 100% CPU.  Stop watching for a while instead.
+ */
+static void pause_door(struct warehouse *wh)
+{
+	shut_door(wh);
+	if (evtimer_add(&wh->reopen, &emfile_pause) < 0) {
+		fprintf(stderr, "fishmarket: cannot start the back-off timer\n");
+		open_door(wh);
+	}
+}
+
+/* --version: the backend is known only once a base has picked it. */
+static int show_version(void)
+{
+	struct event_base *base = event_init();
+	if (base == NULL) {
+		fprintf(stderr, "fishmarket: cannot create an event base\n");
+		return 1;
+	}
+	print_version(VARIANT, event_get_version(), event_get_method());
+	event_base_free(base);
+	return 0;
+}
