@@ -1,0 +1,394 @@
+"""
+Section 6: bad or slow fishermen.  Every limit answers with one ERROR line
+and closes that connection only; lines before the offending one are valued
+and paid first.
+"""
+
+import resource
+import select
+import socket
+import threading
+import time
+
+import harness
+from harness import background_test
+
+TOO_LONG = "ERROR line too long"
+
+
+def padded(line, size, tail=b""):
+    """line, right-padded with blanks (ignored by the grammar) so that it
+    is exactly `size` bytes including tail."""
+    out = line + b" " * (size - len(line) - len(tail)) + tail
+    assert len(out) == size
+    return out
+
+
+# -- line length ------------------------------------------------------------
+
+def test_line_of_exactly_max_line_bytes_is_fine(variant, market):
+    server = market()
+    c = server.connect()
+    c.send(padded(b"1 pound of cod", 1024) + b"\n" +
+           # 1024 bytes before the LF, the CR included: still fine.
+           padded(b"2 pounds of tuna", 1024, b"\r") + b"\n")
+    assert c.read_reply() == "38"
+    # And as a final line at end of input.
+    c.send(padded(b"1 lb of trout", 1024))
+    c.half_close()
+    assert c.replies() == ["45"]
+    assert c.ended == "eof"
+    assert server.stop() == 0
+    assert server.summary() == (1, 3, 0, 45)
+
+
+def test_line_one_byte_too_long(variant, market):
+    server = market()
+    c = server.connect()
+    c.send(b"3 pounds of cod\n" + padded(b"1 pound of tuna", 1025) + b"\n" +
+           b"1 pound of salmon\n", may_close=True)
+    # The earlier line is valued and paid before the ERROR; nothing after.
+    assert c.replies() == ["24", TOO_LONG]
+    other = server.connect()          # no other connection notices
+    other.send(b"1 lb of cod\n")
+    other.half_close()
+    assert other.replies() == ["8"]
+    assert server.stop() == 0
+    # The overlong line was never consumed: not in L.
+    assert server.summary() == (2, 2, 0, 24 + 8)
+
+
+def test_line_too_long_cr_counts(variant, market):
+    server = market()
+    c = server.connect()
+    # 1024 bytes and then CR LF: 1025 bytes before the LF.
+    c.send(b"3 pounds of cod\n" + padded(b"1 pound of tuna", 1025, b"\r") + b"\n",
+           may_close=True)
+    assert c.replies() == ["24", TOO_LONG]
+    assert server.stop() == 0
+    assert server.summary() == (1, 1, 0, 24)
+
+
+def test_line_too_long_with_small_max_line(variant, market):
+    server = market("-m", "16")
+    cases = [
+        # (data, replies): "2 pounds of cod" is 15 bytes.
+        (b"2 pounds of cod \n", ["16"]),                       # 16: fine
+        (b"2 pounds of cod\r\n", ["16"]),                      # 16 with the CR
+        (b"1 lb of cod\n2 pounds of cod  \n", ["8", TOO_LONG]),  # 17
+        (b"1 lb of cod\n2 pounds of cod \r\n", ["8", TOO_LONG]),  # 17 with the CR
+        (b"2 pounds of cod ", ["16"]),                         # final line, 16
+        (b"2 pounds of cod \r", [TOO_LONG]),                   # final line, 17
+    ]
+    for data, want in cases:
+        c = server.connect()
+        c.send(data, may_close=True)
+        c.half_close(may_close=True)
+        assert c.replies() == want, data
+    assert server.stop() == 0
+    assert server.summary() == (6, 5, 0, 16 + 16 + 8 + 8 + 16)
+
+
+def test_max_line_one(variant, market):
+    server = market("-m", "1")
+    c = server.connect()
+    c.send(b"\n\n7\nx\n")              # blank, blank, malformed, malformed
+    assert c.read_reply() == "0"
+    c.send(b"ab", may_close=True)
+    assert c.replies() == [TOO_LONG]
+    assert server.stop() == 0
+    assert server.summary() == (1, 2, 2, 0)
+
+
+def test_line_too_long_fires_without_waiting_for_lf(variant, market):
+    # "as soon as more than this many bytes without an LF are buffered":
+    # the fisherman neither ends the line nor closes; the server must not
+    # wait for him.
+    server = market("-m", "16")
+    c = server.connect()
+    c.send(b"1 lb of cod\n" + b"x" * 17)
+    assert c.replies() == ["8", TOO_LONG]
+    # Exactly 16 bytes buffered without an LF is not too long: the LF that
+    # follows completes a valid line.
+    c = server.connect()
+    c.send(b"2 pounds of cod ")
+    c.send(b"\n")
+    assert c.read_reply() == "16"
+    c.half_close()
+    assert c.replies() == []
+    assert c.ended == "eof"
+
+
+# -- idle timeout -------------------------------------------------------------
+
+def idle_timeout(variant, market):
+    server = market("-t", "1")
+    silent = server.connect()
+    quiet_after = server.connect()
+    quiet_after.send(b"3 pounds of cod\n")
+    assert quiet_after.read_reply() == "24"
+    # A third keeps talking, a line every 0.3 s for longer than the timeout
+    # (the pauses are the scenario): activity resets the idle clock.
+    busy = server.connect()
+    for i in range(1, 7):
+        busy.send(b"1 lb of cod\n")
+        assert busy.read_reply() == str(8 * i)
+        time.sleep(0.3)
+    busy.half_close()
+    assert busy.replies() == []
+    assert busy.ended == "eof"
+    assert silent.replies() == ["ERROR idle timeout"]
+    assert quiet_after.replies() == ["ERROR idle timeout"]
+    assert server.stop() == 0
+    assert server.summary() == (3, 7, 0, 24 + 48)
+
+
+test_idle_timeout = background_test(idle_timeout)
+
+
+def idle_timeout_zero_disables_it(variant, market):
+    server = market("-t", "0")
+    c = server.connect()
+    c.send(b"3 pounds of cod\n")
+    assert c.read_reply() == "24"
+    # Part of the scenario: stay silent past what a 1 s (or "0 s") timeout
+    # would allow.
+    assert c.reply_within(2.0) is None
+    c.send(b"1 pound of tuna\n")
+    assert c.read_reply() == "39"
+    c.half_close()
+    assert c.replies() == []
+    assert c.ended == "eof"
+
+
+test_idle_timeout_zero_disables_it = background_test(
+    idle_timeout_zero_disables_it)
+
+
+# -- output backpressure --------------------------------------------------------
+
+def test_backpressure_bounds_memory_and_loses_nothing(variant, market, tmp_path):
+    """A fisherman who pipelines his catch and never reads his payments.
+
+    Replies are one per read event, so to make the server hold 64 KiB of
+    unsent replies the client makes them big (19-digit tallies) and many
+    (one line per read event: each line is written only once the server
+    has read the one before, as the kernel shows), and shrinks what the
+    kernel can absorb: a tiny receive buffer and a tiny MSS (which keeps
+    the server's autotuned send buffer small).  Once the server stops
+    reading, the client's writes stall; the server's memory must stay
+    bounded meanwhile.  Then the client reads, everything arrives in order,
+    and the last tally is right."""
+    prices = tmp_path / "prices.txt"
+    prices.write_text("big 1000000000\none 1\n")
+    server = market("--prices", str(prices), "-t", "0")
+    baseline = server.rss_kib()
+    c = server.connect(rcvbuf=1, maxseg=88)
+    prefix = 5000
+    c.send(b"1000000 lb of big\n" * prefix)          # tally 5e18: 19 digits
+    sock = c.sock
+    sock.setblocking(False)
+    queues = harness.TcpQueues(server.family, server.host, server.port,
+                               server.host, c.port)
+
+    def unread():
+        """Bytes the server's kernel holds that the server has not read."""
+        q = queues()
+        assert q is not None, "the server side of the connection is gone"
+        return q[1]
+
+    def reads_again(patience):
+        """True once the server has read everything we sent; False if it
+        reads nothing more for `patience` seconds: it has stopped reading."""
+        last, since = unread(), time.monotonic()
+        spins = 0
+        while last:
+            spins += 1
+            if spins > 100:            # beyond ~1 ms: poll gently
+                time.sleep(0.001)
+            now_unread = unread()
+            if now_unread != last:
+                last, since = now_unread, time.monotonic()
+            elif time.monotonic() - since > patience:
+                return False
+        return True
+
+    # Phase 1: one line per read event, one 21-byte reply each, until the
+    # server stops reading.  ~7000 are needed; the cap is far beyond.
+    line = b"1 lb of one\n"
+    ones = 0
+    peak = 0
+    stopped = False
+    try:
+        while not stopped and ones < 100_000:
+            try:
+                sock.send(line)
+                ones += 1
+            except BlockingIOError:
+                pass
+            stopped = not reads_again(0.75)
+            if ones % 500 == 0:
+                peak = max(peak, server.rss_kib())
+    finally:
+        queues.close()
+    assert stopped, (f"{variant}: after {ones} one-line writes the server still "
+                     f"reads although its client reads nothing")
+    # Phase 2: several more megabytes, pipelined in big writes.  They go
+    # nowhere while we do not read: the writes stall.
+    bulk = line * (3 * 1024 * 1024 // len(line))
+    # A small send buffer of our own, so the stall shows within ~100 KiB
+    # instead of after the kernel's autotuned megabytes.  (Set only now: in
+    # phase 1 it would throttle the one-line writes themselves.)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+    sent = 0
+    stalled = False
+    while sent < len(bulk):
+        try:
+            sent += sock.send(bulk[sent:sent + 65536])
+        except BlockingIOError:
+            if not select.select([], [sock], [], 0.5)[1]:
+                stalled = True
+                break
+    assert stalled and sent < len(bulk) // 4, (
+        f"{variant}: {sent} bytes went in while the server was not reading")
+    q = harness.tcp_queues_proc(server.port, c.port, server.family)
+    assert q is not None and q[1] > 0, q          # still not reading
+    peak = max(peak, server.rss_kib())
+    assert peak - baseline < 40 * 1024, f"{variant}: RSS grew {peak - baseline} KiB"
+    assert server.running()
+
+    # Now read everything while the rest goes out.
+    received = []
+
+    def reader():
+        buf = b""
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            if not select.select([sock], [], [], 1.0)[0]:
+                continue
+            try:
+                chunk = sock.recv(65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            buf += chunk
+        received.append(buf)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        end = time.monotonic() + 60
+        while sent < len(bulk) and time.monotonic() < end:
+            select.select([], [sock], [], 1.0)
+            try:
+                sent += sock.send(bulk[sent:sent + 65536])
+            except BlockingIOError:
+                pass
+        assert sent == len(bulk)
+        sock.shutdown(socket.SHUT_WR)
+    except BaseException:
+        sock.shutdown(socket.SHUT_RDWR)     # wakes the reader: it sees EOF
+        raise
+    finally:
+        t.join()
+    replies = harness.split_replies(received[0])
+    total = prefix * 10**15 + ones + len(bulk) // len(line)
+    assert replies and replies[-1] == str(total)
+    tallies = [int(r) for r in replies]          # no ERROR, nothing garbled
+    assert all(a < b for a, b in zip(tallies, tallies[1:])), "replies out of order"
+    assert server.stop() == 0
+    assert server.summary() == (1, prefix + ones + len(bulk) // len(line), 0, total)
+
+
+# -- open connections -----------------------------------------------------------
+
+def max_conns_one(variant, market):
+    server = market("-c", "1")
+    first = server.connect()
+    first.send(b"3 pounds of cod\n")
+    assert first.read_reply() == "24"
+    second = server.connect()          # completes in the listen backlog
+    second.send(b"1 pound of tuna\n")
+    # Part of the scenario: while the first is in, the second is not served.
+    assert second.reply_within(0.5) is None
+    first.half_close()
+    assert first.replies() == []
+    assert first.ended == "eof"
+    first.close()
+    # Once the first has left, the second is accepted and paid.
+    assert second.read_reply() == "15"
+    second.half_close()
+    assert second.replies() == []
+    assert second.ended == "eof"
+    assert server.stop() == 0
+    assert server.summary() == (2, 2, 0, 24 + 15)
+
+
+test_max_conns_one = background_test(max_conns_one)
+
+
+# -- descriptors exhausted --------------------------------------------------------
+
+def emfile_pauses_and_serves_everyone(variant, market):
+    server = market("-t", "0")
+    # Few descriptors: it holds about 7 (stdio, epoll, signal pipe,
+    # listener), so ~17 fishermen fit.  prlimit() on the running server
+    # rather than a preexec_fn: forking with a preexec_fn is unsafe while
+    # other threads run, as they do here.
+    resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (24, 24))
+    n = 40                              # more fishermen than descriptors
+    clients = [server.connect() for _ in range(n)]
+    # Every accept that fits has happened once the first is being served.
+    clients[0].send(b"1 lb of cod\n")
+    assert clients[0].read_reply() == "8"
+    # Part of the scenario: watch for 2 s that the server neither exits nor
+    # spins on the accept that keeps failing.
+    cpu0 = server.cpu_seconds()
+    assert clients[0].reply_within(2.0) is None
+    burnt = server.cpu_seconds() - cpu0
+    assert server.running(), f"{variant} exited: {server.stderr!r}"
+    assert burnt < 0.3, f"{variant} burnt {burnt:.2f} s of CPU in 2 s at EMFILE"
+    # Now everyone unloads and leaves; those still waiting are served as
+    # descriptors free up, none accepted and then dropped.
+    for i, c in enumerate(clients):
+        c.send(b"%d pounds of cod\n" % i)
+        c.half_close()
+    paid = [harness.last_tally(c.replies(timeout=30)) for c in clients]
+    assert paid == [8 + 0] + [8 * i for i in range(1, n)]
+    assert all(c.ended == "eof" for c in clients)
+    assert server.stop() == 0
+    assert server.summary() == (n, n + 1, 0, sum(paid))
+
+
+
+test_emfile_pauses_and_serves_everyone = background_test(
+    emfile_pauses_and_serves_everyone)
+
+# -- the listen backlog -------------------------------------------------------------
+
+def test_listen_backlog_takes_a_burst_of_1000(variant, market):
+    # Section 6: SOMAXCONN, not the article's 5.  The kernel reports a
+    # listening socket's backlog as its "send queue" (what `ss -ltn` shows).
+    server = market()
+    any_addr = "::" if server.family == socket.AF_INET6 else "0.0.0.0"
+    queues = harness.TcpQueues(server.family, server.host, server.port, any_addr, 0)
+    try:
+        backlog, _waiting = queues()
+    finally:
+        queues.close()
+    with open("/proc/sys/net/core/somaxconn") as f:
+        cap = int(f.read())
+    assert backlog >= min(1000, cap), f"{variant}: listen backlog {backlog}"
+
+
+def test_max_line_at_its_upper_bound(variant, market):
+    # -m 1048576 (DESIGN.md's ceiling): a 1 MiB line is still one line.
+    server = market("-m", "1048576")
+    c = server.connect()
+    c.send(padded(b"3 pounds of halibut", 1048576) + b"\n")
+    assert c.read_reply() == "42"
+    c.send(padded(b"1 pound of cod", 1048577) + b"\n", may_close=True)
+    assert c.replies() == [TOO_LONG]
+    assert server.stop() == 0
+    assert server.summary() == (1, 1, 0, 42)
