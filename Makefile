@@ -9,6 +9,15 @@
 # them.  WERROR=1 (set by default when CI is set) turns warnings into errors.
 # Topic targets (bench, comparison, sanitizers, ...) live in mk/*.mk.
 
+# -- mk/harden.mk: `make ... SANITIZE=1` picks its own build dir and flags
+# here, before BUILD and ALL_CFLAGS are computed below (mk/*.mk is included
+# too late for that).  The rest of the sanitizer setup is in mk/harden.mk.
+ifeq ($(SANITIZE),1)
+BUILD       ?= build/san
+XCFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+# -- end mk/harden.mk
+
 VARIANTS    := v1-style v2-raw v2-listener
 PKG_CONFIG  ?= pkg-config
 CFLAGS      ?= -O2 -g
@@ -77,6 +86,10 @@ $(COMMON_LIB): $(COMMON_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/obj/v%/fishmarket.o: ALL_CFLAGS += $(EVENT_CFLAGS)
+
+# Kept after linking (make would delete them as intermediate files, and
+# rebuild them every time).
+.SECONDARY: $(VARIANTS:%=$(BUILD)/obj/%/fishmarket.o)
 
 $(BUILD)/fishmarket-%: $(BUILD)/obj/%/fishmarket.o $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) $^ $(EVENT_LIBS) -o $@

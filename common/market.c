@@ -78,12 +78,17 @@ void market_free(struct market *m)
 	m->prices = NULL;
 }
 
-void print_version(const char *variant, const char *libevent_version,
-                   const char *backend)
+int print_version(const char *variant, const char *libevent_version,
+                  const char *backend)
 {
 	printf("fishmarket %s, libevent %s, backend %s\n", variant,
 	       libevent_version, backend);
-	fflush(stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "fishmarket: cannot write to stdout: %s\n",
+		        strerror(errno));
+		return 1;
+	}
+	return 0;
 }
 
 int open_warehouse(const struct market *m)

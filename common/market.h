@@ -85,8 +85,11 @@ int market_prepare(struct market *m, int argc, char *argv[]);
 /* Free what market_prepare() made. */
 void market_free(struct market *m);
 
-/* "fishmarket VARIANT, libevent VERSION, backend METHOD" on stdout. */
-void print_version(const char *variant, const char *libevent_version,
+/*
+ * "fishmarket VARIANT, libevent VERSION, backend METHOD" on stdout.  Returns
+ * the exit status: 0, or 1 if stdout cannot be written (--version >/dev/full).
+ */
+int print_version(const char *variant, const char *libevent_version,
                    const char *backend);
 
 /*

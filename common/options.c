@@ -58,6 +58,11 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	/* The message quotes what the user typed, which may hold a newline
+	 * or an escape sequence: keep it one printable line. */
+	for (char *c = err; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 }
 
 /*
@@ -144,6 +149,11 @@ static enum opt_action apply(struct options *o, const struct opt_spec *sp,
 {
 	unsigned long v;
 
+	/* Only flags come without a value (the callers see to that); ""
+	 * keeps every case below free of NULL checks, and lets the static
+	 * analyzers, which cannot read the spec table, see it too. */
+	if (value == NULL)
+		value = "";
 	switch (sp->id) {
 	case O_BIND: {
 		struct sockaddr_storage ss;

@@ -560,7 +560,7 @@ static int show_version(void)
 		fprintf(stderr, "fishmarket: cannot create an event base\n");
 		return 1;
 	}
-	print_version(VARIANT, event_get_version(), event_base_get_method(base));
+	int status = print_version(VARIANT, event_get_version(), event_base_get_method(base));
 	event_base_free(base);
-	return 0;
+	return status;
 }

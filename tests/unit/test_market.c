@@ -948,7 +948,7 @@ START_TEST(version_line)
 	struct capture cap;
 
 	capture_begin(&cap, 1);
-	print_version("v2-raw", "2.1.12-stable", "epoll");
+	ck_assert_int_eq(print_version("v2-raw", "2.1.12-stable", "epoll"), 0);
 	ck_assert_str_eq(capture_end(&cap),
 	                 "fishmarket v2-raw, libevent 2.1.12-stable, backend epoll\n");
 }

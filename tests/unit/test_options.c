@@ -394,6 +394,16 @@ START_TEST(operands)
 }
 END_TEST
 
+START_TEST(error_is_one_line)
+{
+	/* A value is quoted in the message: a newline or an escape in it must
+	 * not split the line or reach the terminal (found by fuzzing). */
+	fails("invalid port '?' (0 to 65535)", "-p", "\n");
+	fails("unknown option '--a?b'", "--a\x1b" "b");
+	fails("unexpected argument 'x?y'", "x\x7fy");
+}
+END_TEST
+
 /* --- 7 usage --------------------------------------------------------------- */
 
 START_TEST(usage_text)
@@ -531,6 +541,7 @@ Suite *options_suite(void)
 	tc = tcase_create("7 usage errors");
 	tcase_add_test(tc, syntax_errors);
 	tcase_add_test(tc, operands);
+	tcase_add_test(tc, error_is_one_line);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("7 usage text");
