@@ -204,8 +204,9 @@ static void greet_fisherman(struct evconnlistener *door, evutil_socket_t fd,
 
 /*
  * accept() failed with something other than EAGAIN, EINTR or ECONNABORTED
- * (which libevent retries itself).  On EMFILE the listener would call again
- * at once, forever: the waiting connection keeps the socket readable.
+ * (on those libevent quietly returns to the loop and tries again at the next
+ * wake-up).  On EMFILE the listener would call here again at once, forever:
+ * the waiting connection keeps the socket readable.
  */
 static void door_jammed(struct evconnlistener *door, void *arg)
 {
