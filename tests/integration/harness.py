@@ -18,6 +18,7 @@ Rules the helpers keep, so the tests can stay honest on a loaded machine:
 
 import atexit
 import errno
+import fcntl
 import heapq
 import os
 import re
@@ -28,6 +29,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import termios
 import threading
 import time
 from dataclasses import dataclass
@@ -124,6 +126,14 @@ def proc_status(pid, key):
             if line.startswith(key + ":"):
                 return line.split(":", 1)[1].strip()
     raise KeyError(key)
+
+
+def proc_state(pid):
+    """A process's state letter from /proc/PID/stat: R running or runnable,
+    S sleeping, ..."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return stat[stat.rindex(")") + 2]
 
 
 def rss_kib(pid):
@@ -676,6 +686,13 @@ class TcpQueues:
     def close(self):
         if self.nl is not None:
             self.nl.close()
+
+
+def unsent(sock):
+    """Bytes written to a TCP socket that the peer's kernel has not acked
+    yet (sent or not): SIOCOUTQ, which Linux numbers as TIOCOUTQ."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                          b"\0" * 4))[0]
 
 
 def tcp_queues_proc(local_port, remote_port, family=socket.AF_INET):
