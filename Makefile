@@ -72,12 +72,23 @@ need-deps:
 
 all-variants: $(SERVERS)
 
-$(BUILD)/obj/%.o: %.c | need-deps
+# Objects depend on the compiler and flags they were built with, so that
+# `make CC=clang check` after a gcc build really rebuilds with clang.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW   := $(CC) $(ALL_CFLAGS) $(EVENT_CFLAGS) $(CHECK_CFLAGS) $(ALL_LDFLAGS)
+ifneq ($(MAKECMDGOALS),clean)
+$(shell mkdir -p $(BUILD) && { test "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(subst ",\",$(FLAGS_NOW))" || echo "$(subst ",\",$(FLAGS_NOW))" > $(FLAGS_STAMP); })
+endif
+$(FLAGS_STAMP):
+	@mkdir -p $(@D)
+	@echo "$(subst ",\",$(FLAGS_NOW))" > $@
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) | need-deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 # common/ never includes a libevent header: compiled without its flags.
-$(BUILD)/obj/common/%.o: common/%.c
+$(BUILD)/obj/common/%.o: common/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
