@@ -89,6 +89,17 @@ static bool parse_number(const char *s, unsigned long lo, unsigned long hi,
 	return true;
 }
 
+/* A numeric option's value, or its one-line error naming the range. */
+static bool number_option(const char *name, const char *value,
+                          unsigned long lo, unsigned long hi,
+                          unsigned long *out, char *err, size_t errlen)
+{
+	if (parse_number(value, lo, hi, out))
+		return true;
+	say(err, errlen, "invalid %s '%s' (%lu to %lu)", name, value, lo, hi);
+	return false;
+}
+
 bool options_parse_addr(const char *addr, unsigned port,
                         struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -167,42 +178,33 @@ static enum opt_action apply(struct options *o, const struct opt_spec *sp,
 		break;
 	}
 	case O_PORT:
-		if (!parse_number(value, 0, 65535, &v)) {
-			say(err, errlen, "invalid port '%s' (0 to 65535)", value);
+		if (!number_option("port", value, 0, 65535,
+		                   &v, err, errlen))
 			return OPT_ERROR;
-		}
 		o->port = (unsigned)v;
 		break;
 	case O_MAX_LINE:
-		if (!parse_number(value, 1, OPT_MAX_MAX_LINE, &v)) {
-			say(err, errlen, "invalid max-line '%s' (1 to %u)", value,
-			    OPT_MAX_MAX_LINE);
+		if (!number_option("max-line", value, 1, OPT_MAX_MAX_LINE,
+		                   &v, err, errlen))
 			return OPT_ERROR;
-		}
 		o->max_line = (size_t)v;
 		break;
 	case O_IDLE:
-		if (!parse_number(value, 0, OPT_MAX_SECONDS, &v)) {
-			say(err, errlen, "invalid idle-timeout '%s' (0 to %u)",
-			    value, OPT_MAX_SECONDS);
+		if (!number_option("idle-timeout", value, 0, OPT_MAX_SECONDS,
+		                   &v, err, errlen))
 			return OPT_ERROR;
-		}
 		o->idle_timeout = (unsigned)v;
 		break;
 	case O_MAX_CONNS:
-		if (!parse_number(value, 1, OPT_MAX_MAX_CONNS, &v)) {
-			say(err, errlen, "invalid max-conns '%s' (1 to %u)", value,
-			    OPT_MAX_MAX_CONNS);
+		if (!number_option("max-conns", value, 1, OPT_MAX_MAX_CONNS,
+		                   &v, err, errlen))
 			return OPT_ERROR;
-		}
 		o->max_conns = (unsigned)v;
 		break;
 	case O_GRACE:
-		if (!parse_number(value, 0, OPT_MAX_SECONDS, &v)) {
-			say(err, errlen, "invalid grace '%s' (0 to %u)", value,
-			    OPT_MAX_SECONDS);
+		if (!number_option("grace", value, 0, OPT_MAX_SECONDS,
+		                   &v, err, errlen))
 			return OPT_ERROR;
-		}
 		o->grace = (unsigned)v;
 		break;
 	case O_PRICES:
