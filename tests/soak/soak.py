@@ -61,7 +61,6 @@ import errno
 import os
 import random
 import re
-import select
 import selectors
 import signal
 import socket
@@ -70,6 +69,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from listening import read_listening  # noqa: E402
 
 VARIANTS = ("v1-style", "v2-raw", "v2-listener")
 PRICES = {"bream": 5, "cod": 8, "haddock": 9, "halibut": 14, "mackerel": 4,
@@ -82,7 +84,6 @@ SETTLE_TIMEOUT = 15.0     # for the server's fds to come back to baseline
 EXIT_TIMEOUT = 30.0
 SUMMARY_RE = re.compile(
     rb"served (\d+) connections, (\d+) lines \((\d+) rejected\), paid \$(\d+)")
-LISTENING_RE = re.compile(rb"^listening on ([0-9.]+):(\d+)$")
 
 # Weights of the kinds in the mix.
 MIX = [("good", 82), ("slowloris", 3), ("pipeliner", 1), ("oversized", 4),
@@ -409,25 +410,6 @@ def wait_for(pred, timeout, what):
         interval = min(interval * 2, 0.2)
 
 
-def read_listening(proc):
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    buf = b""
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Failure("no listening line")
-        r, _, _ = select.select([proc.stdout], [], [], left)
-        if r:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                raise Failure(f"server exited before listening: {proc.wait()}")
-            buf += chunk
-    m = LISTENING_RE.match(buf.split(b"\n")[0])
-    if not m:
-        raise Failure(f"bad listening line {buf!r}")
-    return m.group(1).decode(), int(m.group(2))
-
-
 def verdict(c):
     """The client's own check; returns (last tally received, problem)."""
     if c.failure:
@@ -468,7 +450,7 @@ def soak_variant(variant, args):
                                 stdout=subprocess.PIPE, stderr=errf)
     problems = []
     try:
-        addr = read_listening(proc)
+        addr = read_listening(proc, STARTUP_TIMEOUT, Failure)
         fds0 = fd_count(proc.pid)
         # Warm-up: libevent's one-time allocations belong to the baseline.
         warm = argparse.Namespace(**vars(args))

@@ -49,6 +49,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from listening import read_listening  # noqa: E402
+
 VARIANTS = ("v1-style", "v2-raw", "v2-listener")
 STARTUP_TIMEOUT = 60.0
 IO_TIMEOUT = 30.0
@@ -57,7 +60,6 @@ MAX_LINE = 1024
 
 SUMMARY_RE = re.compile(
     rb"served (\d+) connections, (\d+) lines \((\d+) rejected\), paid \$(\d+)")
-LISTENING_RE = re.compile(rb"^listening on (\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+)$")
 
 
 class Failure(Exception):
@@ -249,26 +251,6 @@ class Dribbler:
             raise Failure(f"want 36 first and last; got {lines!r}")
 
 
-def read_listening(proc):
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    buf = b""
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Failure(f"no listening line within {STARTUP_TIMEOUT} s")
-        r, _, _ = select.select([proc.stdout], [], [], left)
-        if r:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                raise Failure(f"server exited before listening: {proc.wait()}")
-            buf += chunk
-    m = LISTENING_RE.match(buf.split(b"\n")[0])
-    if not m:
-        raise Failure(f"bad listening line {buf!r}")
-    host = m.group(1).decode().strip("[]")
-    return host, int(m.group(2))
-
-
 def check_valgrind_log(text):
     """The memcheck verdict, from its log; returns the lines worth showing."""
     problems = []
@@ -315,7 +297,7 @@ def run_variant(variant, bin_dir, log_dir, valgrind):
                                 stdout=subprocess.PIPE, stderr=errf)
     clients = []
     try:
-        addr = read_listening(proc)
+        addr = read_listening(proc, STARTUP_TIMEOUT, Failure)
         article = b"3 pounds of cod\n2 pounds of tuna\n1 lb of salmon\n"
         mix = [
             ("article", good, article, 66),
