@@ -16,6 +16,11 @@ ifeq ($(SANITIZE),1)
 BUILD       ?= build/san
 XCFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
+# SANITIZE=thread: ThreadSanitizer, for the workers of section 8.
+ifeq ($(SANITIZE),thread)
+BUILD       ?= build/tsan
+XCFLAGS     += -fsanitize=thread -fno-omit-frame-pointer
+endif
 # -- end mk/harden.mk
 
 VARIANTS    := v1-style v2-raw v2-listener
@@ -41,8 +46,9 @@ CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 XCFLAGS     ?=
 XLDFLAGS    ?=
 
-ALL_CFLAGS  := $(WARN) -D_GNU_SOURCE -Icommon $(XCFLAGS) $(CFLAGS) $(CPPFLAGS)
-ALL_LDFLAGS := $(XCFLAGS) $(XLDFLAGS) $(LDFLAGS)
+# -pthread: the workers of section 8 (common/crew.c) run on POSIX threads.
+ALL_CFLAGS  := $(WARN) -D_GNU_SOURCE -pthread -Icommon $(XCFLAGS) $(CFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS := -pthread $(XCFLAGS) $(XLDFLAGS) $(LDFLAGS)
 
 COMMON_SRC  := $(sort $(wildcard common/*.c))
 COMMON_OBJ  := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)

@@ -18,6 +18,43 @@ const struct timeval emfile_pause = { 0, 250000 };
 /* Room for "FILE:LINE: reason" with a long path in it. */
 #define ERR_MAX 4608
 
+/*
+ * A crew binds its port with SO_REUSEPORT, and the kernel lets any other
+ * socket of the same user that also sets it share the port: a second crew
+ * started by mistake on the same port would bind too, and take half of the
+ * fishermen.  A server of one gets EADDRINUSE there, so a crew must as
+ * well (section 7: a port in use is exit 1).  So before any
+ * door is opened, try the port with a plain socket (SO_REUSEADDR, as the
+ * doors have, but no SO_REUSEPORT): if anyone listens there, bind() fails.
+ * Port 0 needs no check: the kernel picks a port nobody has.
+ */
+static bool port_is_free(const struct options *o)
+{
+	char where[FISH_ADDRSTRLEN];
+	int one = 1;
+	bool ok;
+
+	if (o->port == 0)
+		return true;
+	int fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "fishmarket: cannot create a socket for %s: %s\n",
+		        format_sockaddr((const struct sockaddr *)&o->addr, where,
+		                        sizeof where), strerror(errno));
+		return false;
+	}
+	ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+	     (o->addr.ss_family != AF_INET6 ||
+	      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0) &&
+	     bind(fd, (const struct sockaddr *)&o->addr, o->addrlen) == 0;
+	if (!ok)
+		fprintf(stderr, "fishmarket: cannot bind %s: %s\n",
+		        format_sockaddr((const struct sockaddr *)&o->addr, where,
+		                        sizeof where), strerror(errno));
+	close(fd);
+	return ok;
+}
+
 int market_prepare(struct market *m, int argc, char *argv[])
 {
 	char err[ERR_MAX];
@@ -56,6 +93,10 @@ int market_prepare(struct market *m, int argc, char *argv[])
 		return 1;
 	}
 
+	m->opts.workers = crew_size(m->opts.workers);
+	if (m->opts.workers > 1 && !port_is_free(&m->opts))
+		return 1;
+
 	if (m->opts.prices_path != NULL) {
 		m->prices = prices_load(m->opts.prices_path, err, sizeof err);
 		if (m->prices == NULL) {
@@ -76,6 +117,32 @@ void market_free(struct market *m)
 {
 	prices_free(m->prices);
 	m->prices = NULL;
+}
+
+void market_hire(struct market *hired, const struct market *m, unsigned i,
+                 unsigned size)
+{
+	memset(hired, 0, sizeof *hired);
+	hired->opts = m->opts;
+	hired->opts.max_conns = crew_share(m->opts.max_conns, size);
+	hired->prices = m->prices;
+	hired->open.next = hired->open.prev = &hired->open;
+	hired->others_working = i == 0 ? size - 1 : 0;
+}
+
+void market_add_books(struct market *m, const struct market *hired)
+{
+	m->stats.connections += hired->stats.connections;
+	m->stats.lines += hired->stats.lines;
+	m->stats.rejected += hired->stats.rejected;
+	money_add_money(&m->stats.paid, &hired->stats.paid);
+	if (hired->exit_status != 0)
+		m->exit_status = hired->exit_status;
+}
+
+bool market_closed(const struct market *m)
+{
+	return m->closing && m->open_count == 0 && m->others_working == 0;
 }
 
 int print_version(const char *variant, const char *libevent_version,
@@ -119,6 +186,32 @@ int open_warehouse(const struct market *m)
 		return -1;
 	}
 	/*
+	 * A crew (-w 2 and up): every fishmonger's door is bound to the same
+	 * address and port, and the kernel spreads new connections among
+	 * them.  It must be set on every one of them before bind(), the
+	 * first included.  One fishmonger sets none (section 8).
+	 */
+	if (o->workers > 1 &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+		fprintf(stderr, "fishmarket: cannot set SO_REUSEPORT on %s: %s\n",
+		        where, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/*
+	 * Keepalive probes find a fisherman whose machine vanished without a
+	 * word (with -t 0 nothing else would).  Set on the listening socket,
+	 * Linux passes it on to every accepted one; it is what
+	 * evconnlistener_new_bind() does for v2-listener, so all three
+	 * variants' connections behave alike.
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0) {
+		fprintf(stderr, "fishmarket: cannot set SO_KEEPALIVE on %s: %s\n",
+		        where, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/*
 	 * "-b ::" means IPv6 only.  Without IPV6_V6ONLY it would also take
 	 * IPv4 connections or not, depending on the net.ipv6.bindv6only
 	 * sysctl, and could collide with a server on 0.0.0.0.
@@ -150,6 +243,29 @@ int open_warehouse(const struct market *m)
 	return fd;
 }
 
+int market_pin_port(struct market *m, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	memset(&ss, 0, sizeof ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		fprintf(stderr, "fishmarket: getsockname: %s\n", strerror(errno));
+		return -1;
+	}
+	/* Only the port: the address is the one given, in the same family. */
+	in_port_t port;
+	if (m->opts.addr.ss_family == AF_INET6) {
+		port = ((struct sockaddr_in6 *)&ss)->sin6_port;
+		((struct sockaddr_in6 *)&m->opts.addr)->sin6_port = port;
+	} else {
+		port = ((struct sockaddr_in *)&ss)->sin_port;
+		((struct sockaddr_in *)&m->opts.addr)->sin_port = port;
+	}
+	m->opts.port = ntohs(port);
+	return 0;
+}
+
 int announce_warehouse(const struct market *m, int fd)
 {
 	struct sockaddr_storage ss;
@@ -174,7 +290,7 @@ int announce_warehouse(const struct market *m, int fd)
 	return 0;
 }
 
-enum accept_trouble accept_trouble(int err)
+enum accept_trouble accept_trouble(struct market *m, int err)
 {
 	switch (err) {
 	case EAGAIN:
@@ -202,7 +318,14 @@ enum accept_trouble accept_trouble(int err)
 		 * again at once, since the listening socket stays readable and
 		 * the loop would spin at 100% CPU.  Back off and let
 		 * descriptors free up.  Anything unknown (EBADF, EINVAL) is
-		 * treated the same: "try again" would spin as well. */
+		 * treated the same: "try again" would spin as well.  Say so,
+		 * but once per jam: not at every retry while it lasts. */
+		if (!m->jammed)
+			fprintf(stderr, "fishmarket: accept: %s; pausing for "
+			        "%ld ms\n", strerror(err),
+			        (long)(emfile_pause.tv_sec * 1000 +
+			               emfile_pause.tv_usec / 1000));
+		m->jammed = true;
 		return ACCEPT_PAUSE;
 	}
 }
@@ -213,6 +336,7 @@ void ledger_open(struct market *m, struct ledger *l, void *owner,
 	memset(l, 0, sizeof *l);
 	l->owner = owner;
 	m->stats.connections++;
+	m->jammed = false;      /* the door works: the next jam is news */
 
 	bool known = peer != NULL &&
 	        ((peer->sa_family == AF_INET &&
@@ -297,10 +421,18 @@ struct weighing weigh_catch(struct market *m, struct ledger *l,
                             const char *catch, size_t len, bool at_eof)
 {
 	struct weighing w = { 0, false, NULL };
-	size_t pos = 0;
+	size_t pos = 0;               /* where the current line starts */
+	/*
+	 * Where to look for its LF: not from pos, but past what earlier calls
+	 * already searched (the bytes are the same: only what we report as
+	 * used is ever drained).  Restarting at 0 would make a line that
+	 * arrives a byte at a time cost time quadratic in -m.
+	 */
+	size_t from = l->scanned <= len ? l->scanned : 0;
 
-	while (pos < len) {
-		const char *lf = memchr(catch + pos, '\n', len - pos);
+	l->scanned = 0;       /* until we know better, below */
+	while (from < len) {
+		const char *lf = memchr(catch + from, '\n', len - from);
 		if (lf == NULL)
 			break;
 		size_t n = (size_t)(lf - (catch + pos));
@@ -311,6 +443,7 @@ struct weighing weigh_catch(struct market *m, struct ledger *l,
 		}
 		bool ok = weigh_line(m, l, catch + pos, n, &w);
 		pos += n + 1;
+		from = pos;
 		w.used = pos;
 		if (!ok) {
 			w.error = WHY_OVERFLOW;
@@ -333,19 +466,17 @@ struct weighing weigh_catch(struct market *m, struct ledger *l,
 		w.used = len;
 		if (!ok)
 			w.error = WHY_OVERFLOW;
+		return w;
 	}
+	l->scanned = rest;    /* drained of .used, the input starts with these */
 	return w;
 }
 
-size_t pay_fisherman(struct market *m, struct ledger *l,
-                     char reply[TALLY_REPLY_MAX])
+void pay_fisherman(struct market *m, struct ledger *l)
 {
-	size_t n = tally_format(reply, l->tally);
-
 	/* The books hold what was written to him: only the new part. */
 	money_add(&m->stats.paid, l->tally - l->paid);
 	l->paid = l->tally;
-	return n;
 }
 
 size_t error_reply(char reply[ERROR_REPLY_MAX], const char *why)

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "crew.h"
 #include "options.h"
 #include "prices.h"
 #include "stats.h"
@@ -57,24 +58,36 @@ struct ledger {
 	uint64_t paid;               /* the last tally written to him */
 	uint64_t lines;              /* non-blank lines consumed */
 	uint64_t rejected;           /* malformed ones among them */
+	size_t scanned;              /* leading input bytes known to hold no LF */
 	char peer[FISH_ADDRSTRLEN];  /* "ADDR:PORT" of the fisherman */
 	void *owner;                 /* the variant's per-connection struct */
 	struct ledger *prev, *next;  /* in market.open, for closing time */
 };
 
+/*
+ * One fishmonger's books.  market_prepare() fills the one main() keeps;
+ * with workers (section 8) each fishmonger gets his own copy from
+ * market_hire(), with his share of -c and books of his own, so that
+ * nothing on a connection's path is shared between threads.  The price
+ * list is shared, read-only, and owned by main()'s market.
+ */
 struct market {
-	struct options opts;
+	struct options opts;         /* opts.workers: the crew's size, >= 1 */
 	struct price_list *prices;
 	struct stats stats;
 	struct ledger open;          /* list head of open connections */
 	size_t open_count;
-	bool closing;                /* a signal came: accept no one new */
+	bool closing;                /* closing time: accept no one new */
+	bool jammed;                 /* accept is paused and we said so */
+	unsigned others_working;     /* the first fishmonger waits for these */
 	int exit_status;             /* 0, or 1 after a second signal */
 };
 
 /*
  * Everything before the first libevent call: parse options (usage and exit
- * codes of section 7), ignore SIGPIPE, load the price list.  Returns
+ * codes of section 7), ignore SIGPIPE, load the price list, settle the
+ * crew's size (-w 0: one per online CPU) and, for a crew on a fixed port,
+ * make sure no other server listens there (see market.c).  Returns
  * MARKET_OPEN to go on, MARKET_VERSION if --version was asked (no price
  * list loaded), or the exit status to return from main().
  */
@@ -86,6 +99,25 @@ int market_prepare(struct market *m, int argc, char *argv[]);
 void market_free(struct market *m);
 
 /*
+ * Fishmonger i of size: a copy of main()'s market m with empty books, an
+ * empty open list, his share of -c (crew_share), and for the first one the
+ * count of the others he waits for at closing time.  He borrows m's price
+ * list: never market_free() his copy.
+ */
+void market_hire(struct market *hired, const struct market *m, unsigned i,
+                 unsigned size);
+
+/* Add a fishmonger's books (and exit status) to main()'s, after he ended. */
+void market_add_books(struct market *m, const struct market *hired);
+
+/*
+ * Closing time is over for this fishmonger: it is closing time, his last
+ * fisherman has left and, for the first one, every other has finished.
+ * Then his loop may end.
+ */
+bool market_closed(const struct market *m);
+
+/*
  * "fishmarket VARIANT, libevent VERSION, backend METHOD" on stdout.  Returns
  * the exit status: 0, or 1 if stdout cannot be written (--version >/dev/full).
  */
@@ -94,22 +126,35 @@ int print_version(const char *variant, const char *libevent_version,
 
 /*
  * The listening socket, non-blocking: socket(), SO_REUSEADDR *before*
- * bind(), bind(), listen(SOMAXCONN).  On failure prints one line to stderr
- * and returns -1.  (v2-listener lets evconnlistener_new_bind do this.)
+ * bind(), SO_REUSEPORT too if there is more than one fishmonger,
+ * SO_KEEPALIVE, bind(), listen(SOMAXCONN).  On failure prints one line to
+ * stderr and returns -1.  (v2-listener lets evconnlistener_new_bind do
+ * this.)
  */
 int open_warehouse(const struct market *m);
+
+/*
+ * After the first door is open on port 0: the port the kernel picked,
+ * written into m's options so that every other fishmonger binds the same
+ * one.  Returns 0, or -1 after printing one line.
+ */
+int market_pin_port(struct market *m, int fd);
 
 /* getsockname() and print "listening on ADDR:PORT" on stdout, flushed. */
 int announce_warehouse(const struct market *m, int fd);
 
-/* What to do about an accept() that failed with errno err. */
+/*
+ * What to do about an accept() that failed with errno err.  On
+ * ACCEPT_PAUSE it also says so on stderr, one line per jam: not again
+ * until a fisherman has been let in since.
+ */
 enum accept_trouble {
 	ACCEPT_DONE,     /* EAGAIN: nobody else is waiting */
 	ACCEPT_AGAIN,    /* EINTR, ECONNABORTED, ...: try the next one */
 	ACCEPT_PAUSE     /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or anything
 	                    unknown (EBADF, EINVAL): back off */
 };
-enum accept_trouble accept_trouble(int err);
+enum accept_trouble accept_trouble(struct market *m, int err);
 
 /* A fisherman walks in: count him, note his address, link him in. */
 void ledger_open(struct market *m, struct ledger *l, void *owner,
@@ -133,14 +178,21 @@ struct weighing {
 /*
  * Weigh every complete line in catch[0, len).  With at_eof, bytes after the
  * last LF are one final line.  Lines before an offending one are valued
- * (and .pay is set for them); .error says why to send him away.
+ * (and .pay is set for them); .error says why to send him away.  The
+ * caller drains .used bytes and hands back the rest, with whatever arrived
+ * since, next time: the ledger remembers how much of it was already
+ * searched for an LF, so a line that arrives a byte at a time costs time
+ * linear, not quadratic, in its length.
  */
 struct weighing weigh_catch(struct market *m, struct ledger *l,
                             const char *catch, size_t len, bool at_eof);
 
-/* The reply "<tally>\r\n" into reply; books what was paid. */
-size_t pay_fisherman(struct market *m, struct ledger *l,
-                     char reply[TALLY_REPLY_MAX]);
+/*
+ * Book his running tally as paid.  Call it once the reply (tally_format of
+ * l->tally) is queued: section 7's T counts the last tally written to each
+ * fisherman, and one that could not even be queued was never written.
+ */
+void pay_fisherman(struct market *m, struct ledger *l);
 
 /* "ERROR <why>\r\n" into reply (at most 64 bytes); returns its length. */
 #define ERROR_REPLY_MAX 64

@@ -22,8 +22,8 @@
 #include <string.h>
 
 enum opt_id {
-	O_BIND, O_PORT, O_MAX_LINE, O_IDLE, O_MAX_CONNS, O_PRICES, O_GRACE,
-	O_VERBOSE, O_QUIET, O_HELP, O_VERSION
+	O_BIND, O_PORT, O_MAX_LINE, O_IDLE, O_MAX_CONNS, O_WORKERS, O_PRICES,
+	O_GRACE, O_VERBOSE, O_QUIET, O_HELP, O_VERSION
 };
 
 static const struct opt_spec {
@@ -37,6 +37,7 @@ static const struct opt_spec {
 	{ 'm', "max-line",     true,  O_MAX_LINE },
 	{ 't', "idle-timeout", true,  O_IDLE },
 	{ 'c', "max-conns",    true,  O_MAX_CONNS },
+	{ 'w', "workers",      true,  O_WORKERS },
 	{ 0,   "prices",       true,  O_PRICES },
 	{ 'g', "grace",        true,  O_GRACE },
 	{ 'v', "verbose",      false, O_VERBOSE },
@@ -201,6 +202,12 @@ static enum opt_action apply(struct options *o, const struct opt_spec *sp,
 			return OPT_ERROR;
 		o->max_conns = (unsigned)v;
 		break;
+	case O_WORKERS:
+		if (!number_option("workers", value, 0, OPT_MAX_WORKERS,
+		                   &v, err, errlen))
+			return OPT_ERROR;
+		o->workers = (unsigned)v;
+		break;
 	case O_GRACE:
 		if (!number_option("grace", value, 0, OPT_MAX_SECONDS,
 		                   &v, err, errlen))
@@ -241,6 +248,7 @@ enum opt_action options_parse(struct options *o, int argc, char *const argv[],
 	o->idle_timeout = OPT_DEFAULT_IDLE;
 	o->max_conns = OPT_DEFAULT_MAX_CONNS;
 	o->grace = OPT_DEFAULT_GRACE;
+	o->workers = OPT_DEFAULT_WORKERS;
 	o->prices_path = NULL;
 	o->verbosity = VERBOSITY_NORMAL;
 	if (errlen > 0)
@@ -368,8 +376,8 @@ void options_usage(FILE *out, const char *argv0)
 
 	fprintf(out,
 	        "usage: %s [-b ADDR] [-p PORT] [-m BYTES] [-t SECONDS]\n"
-	        "%*s[-c CONNS] [--prices FILE] [-g SECONDS] [-v] [-q]\n"
-	        "%*s[-h] [--version]\n"
+	        "%*s[-c CONNS] [-w WORKERS] [--prices FILE]\n"
+	        "%*s[-g SECONDS] [-v] [-q] [-h] [--version]\n"
 	        "\n"
 	        "  -b, --bind ADDR             numeric IPv4/IPv6 address "
 	        "(default %s)\n"
@@ -380,6 +388,9 @@ void options_usage(FILE *out, const char *argv0)
 	        "  -t, --idle-timeout SECONDS  0 to %u, 0 = never (default %u)\n"
 	        "  -c, --max-conns CONNS       open connections, 1 to %u "
 	        "(default %u)\n"
+	        "  -w, --workers WORKERS       event loops, one per thread, "
+	        "0 to %u,\n"
+	        "                              0 = one per CPU (default %u)\n"
 	        "      --prices FILE           price list file "
 	        "(default: the built-in list)\n"
 	        "  -g, --grace SECONDS         shutdown grace, 0 to %u "
@@ -393,5 +404,6 @@ void options_usage(FILE *out, const char *argv0)
 	        OPT_MAX_MAX_LINE, (unsigned)OPT_DEFAULT_MAX_LINE,
 	        OPT_MAX_SECONDS, (unsigned)OPT_DEFAULT_IDLE,
 	        OPT_MAX_MAX_CONNS, (unsigned)OPT_DEFAULT_MAX_CONNS,
+	        OPT_MAX_WORKERS, (unsigned)OPT_DEFAULT_WORKERS,
 	        OPT_MAX_SECONDS, (unsigned)OPT_DEFAULT_GRACE);
 }

@@ -2,8 +2,8 @@
  * options.h - the one command line of section 7, shared by all variants.
  *
  *     fishmarket-<variant> [-b ADDR] [-p PORT] [-m BYTES] [-t SECONDS]
- *                          [-c CONNS] [--prices FILE] [-g SECONDS] [-v] [-q]
- *                          [-h] [--version]
+ *                          [-c CONNS] [-w WORKERS] [--prices FILE]
+ *                          [-g SECONDS] [-v] [-q] [-h] [--version]
  *
  * The parser is pure: it never prints and never exits, so every flag and
  * every bad value can be unit tested.  fishmarket_prepare() (market.h) is
@@ -23,11 +23,13 @@
 #define OPT_DEFAULT_IDLE      60
 #define OPT_DEFAULT_MAX_CONNS 10000
 #define OPT_DEFAULT_GRACE     5
+#define OPT_DEFAULT_WORKERS   1
 
 /* Upper bounds the contract leaves open; written down in the README. */
 #define OPT_MAX_MAX_LINE      (1u << 20)     /* -m: 1 .. 1 MiB */
 #define OPT_MAX_SECONDS       86400u         /* -t, -g: 0 .. one day */
 #define OPT_MAX_MAX_CONNS     1000000u       /* -c: 1 .. 10^6 */
+#define OPT_MAX_WORKERS       64u            /* -w: 0 .. 64 (section 8) */
 
 enum verbosity { VERBOSITY_QUIET, VERBOSITY_NORMAL, VERBOSITY_VERBOSE };
 
@@ -39,6 +41,7 @@ struct options {
 	unsigned idle_timeout;         /* -t seconds, 0 = none */
 	unsigned max_conns;            /* -c */
 	unsigned grace;                /* -g seconds */
+	unsigned workers;              /* -w, 0 = one per online CPU */
 	const char *prices_path;       /* --prices, NULL = default list */
 	enum verbosity verbosity;      /* -q / -v: the last one given wins */
 };

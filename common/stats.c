@@ -21,6 +21,17 @@ void money_add(struct money *m, uint64_t dollars)
 	}
 }
 
+void money_add_money(struct money *m, const struct money *more)
+{
+	/* Both low parts are < 10^18, so their sum is < 2^64: one carry. */
+	m->low += more->low;
+	m->high += more->high;
+	if (m->low >= MONEY_BASE) {
+		m->low -= MONEY_BASE;
+		m->high++;
+	}
+}
+
 int stats_summary(const struct stats *s, char *buf, size_t len)
 {
 	char paid[48];

@@ -26,6 +26,9 @@ struct stats {
 
 void money_add(struct money *m, uint64_t dollars);
 
+/* *m += *more: the sum of several fishmongers' books (section 8). */
+void money_add_money(struct money *m, const struct money *more);
+
 /* The summary line, without newline, into buf; returns what snprintf does. */
 int stats_summary(const struct stats *s, char *buf, size_t len);
 

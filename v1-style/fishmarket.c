@@ -4,24 +4,31 @@
  *
  * Fishermen connect, send lines such as "3 pounds of trout", and get back
  * the running value of their catch, "21\r\n", after every read (the fish
- * exchange contract, docs/fish-exchange.md).  One thread, one event loop:
- * an event on the listening socket accepts, one bufferevent per fisherman
- * reads his lines and writes his tally.
+ * exchange contract, docs/fish-exchange.md).  Each fishmonger (worker) runs
+ * one event loop: an event on his listening socket accepts, one bufferevent
+ * per fisherman reads his lines and writes his tally.  With -w N there are
+ * N of them, one per thread, each with his own base and his own listening
+ * socket on the same port; the first one runs on the main thread, and with
+ * -w 1 (the default) he is the only one.
  *
  * libevent generation: 1.x, the global-base API of <event.h>.  event_init()
  * creates a base and makes it the hidden "current base" that event_set(),
- * bufferevent_new(), event_dispatch() and event_loopexit() all use without
- * naming it; events are structs we embed and fill in.  The socket(), bind()
+ * bufferevent_new() and event_dispatch() use without naming it; events are
+ * structs we embed and fill in.  With several bases (one per thread, as
+ * memcached did with libevent 1.4) every event and bufferevent is tied to
+ * its own base by hand, with event_base_set() and bufferevent_base_set(),
+ * and each loop is run by name (event_base_dispatch).  The socket(), bind()
  * and listen() are ours (open_warehouse() in common/market.c), and so is
  * the accept() loop in greet_fisherman.  Compare v2-raw (the same program in
  * the libevent 2 API) and v2-listener (with evconnlistener accepting).
  *
- * It stops on SIGINT or SIGTERM: it stops accepting, lets open connections
- * finish for up to -g seconds, closes what is left, prints the summary line
- * and exits 0.  A second signal exits at once with status 1.
+ * It stops on SIGINT or SIGTERM: every fishmonger stops accepting, lets his
+ * open connections finish for up to -g seconds, closes what is left; then
+ * the summary line of all of them, and exit 0.  A second signal exits at
+ * once with status 1.
  *
  * Every libevent call of this variant is in this file; everything else
- * (options, prices, weighing, the books, messages) is in common/.
+ * (options, prices, weighing, the books, messages, threads) is in common/.
  */
 #include <errno.h>
 #include <signal.h>
@@ -41,25 +48,37 @@
 
 #define VARIANT "v1-style"
 
-/* The market: the books from common/, and every event the loop watches. */
-struct warehouse {
-	struct market market;        /* options, prices, ledgers, statistics */
+/* One fishmonger (worker): an event loop, and every event it watches. */
+struct fishmonger {
+	struct market market;        /* his books and his share of -c */
+	struct warehouse *wh;
+	unsigned id;                 /* 0: the first, on the main thread */
 	struct event_base *base;
+	int door_fd;                 /* his listening socket */
 	/*
 	 * 1.x style: the events are ours, embedded, filled in by event_set().
 	 * (libevent 2 hides struct event behind event_new() so that its layout
 	 * can change without breaking programs built against an older one.)
 	 */
-	struct event door;           /* the listening socket is readable */
+	struct event door;           /* it is readable: greet_fisherman */
 	struct event reopen;         /* EMFILE back-off: reopen_door */
 	struct event grace;          /* closing time is over: grace_over */
+	struct event news;           /* his notify pipe: hear_news */
+};
+
+/* The market: its crew of fishmongers, and the signals. */
+struct warehouse {
+	struct market market;        /* options, prices; at the end, all books */
+	struct crew crew;            /* threads and notify pipes (common/) */
+	struct fishmonger fm[CREW_MAX];
 	struct event sigint, sigterm;
+	bool signalled;              /* a first signal came */
 };
 
 /* One open connection. */
 struct fisherman {
 	struct ledger ledger;        /* his books, linked into market.open */
-	struct warehouse *wh;
+	struct fishmonger *fm;       /* who serves him, from accept to close */
 	struct bufferevent *bev;
 	int fd;                      /* bufferevent_new() never closes it */
 	const char *leaving;         /* NULL, or why he goes once all is sent */
@@ -69,36 +88,43 @@ struct fisherman {
 };
 
 /*
- * The callbacks: libevent calls these from event_dispatch().  A socket is a
- * plain int in 1.x (libevent 2 says evutil_socket_t, a SOCKET on Windows).
+ * The callbacks: libevent calls these from event_base_dispatch().  A socket
+ * is a plain int in 1.x (libevent 2 says evutil_socket_t, a SOCKET on
+ * Windows).
  */
 static void greet_fisherman(int door, short what, void *arg);
 static void buy_fish(struct bufferevent *bev, void *arg);
 static void watch_fisherman(struct bufferevent *bev, short what, void *arg);
 static void reply_sent(struct bufferevent *bev, void *arg);
 static void close_market(int sig, short what, void *arg);
+static void hear_news(int fd, short what, void *arg);
 static void grace_over(int fd, short what, void *arg);
 static void reopen_door(int fd, short what, void *arg);
 
 /* The helpers they share. */
-static void welcome_fisherman(struct warehouse *wh, int fd,
+static bool hire_fishmonger(struct warehouse *wh, unsigned i);
+static void dismiss_fishmonger(struct fishmonger *fm);
+static void *work(void *arg);
+static void welcome_fisherman(struct fishmonger *fm, int fd,
                               const struct sockaddr *peer, socklen_t peerlen);
+static bool weigh_bucket(struct fisherman *f, bool at_eof);
 static bool pay_tally(struct fisherman *f);
 static void send_away(struct fisherman *f, const char *why);
 static void finish_up(struct fisherman *f, const char *why);
 static void hang_up(struct fisherman *f);
 static void see_off(struct fisherman *f, const char *why);
-static void see_everyone_off(struct warehouse *wh);
-static void open_door(struct warehouse *wh);
-static void shut_door(struct warehouse *wh);
-static void pause_door(struct warehouse *wh);
+static void see_everyone_off(struct fishmonger *fm);
+static void closing_time(struct fishmonger *fm);
+static void open_door(struct fishmonger *fm);
+static void shut_door(struct fishmonger *fm);
+static void pause_door(struct fishmonger *fm);
 static int show_version(void);
 
 int main(int argc, char *argv[])
 {
-	struct warehouse wh = {0};
+	static struct warehouse wh;    /* 64 fishmongers: not on the stack */
 	struct market *m = &wh.market;
-	int door;
+	unsigned hired = 0;
 
 	int status = market_prepare(m, argc, argv);
 	if (status == MARKET_VERSION)
@@ -107,74 +133,168 @@ int main(int argc, char *argv[])
 		return status;
 	status = 1;   /* until the market has run */
 
-	/*
-	 * First, before anything else of libevent: event_set(), signal_set(),
-	 * bufferevent_new() all attach to the current base this sets.  The
-	 * pitfall: a second event_init() (a library calling it, say) silently
-	 * moves every later event to another base, one nobody dispatches.
-	 */
-	wh.base = event_init();
-	if (wh.base == NULL) {
-		fprintf(stderr, "fishmarket: cannot create an event base\n");
+	/* A notify pipe for each: how news reaches a fishmonger's loop. */
+	if (crew_hire(&wh.crew, m->opts.workers) < 0)
 		goto close_books;
-	}
-
 	/*
-	 * socket(), SO_REUSEADDR, bind(), listen(SOMAXCONN), O_NONBLOCK: all by
-	 * hand, in common/.  The listening socket must be non-blocking too: the
-	 * accept loop below runs until accept() says EAGAIN.
+	 * Every base, door and event is made here, on the main thread, before
+	 * any worker starts; from then on each is touched by its own
+	 * fishmonger's thread only.
 	 */
-	door = open_warehouse(m);
-	if (door < 0)
-		goto free_base;
-	/*
-	 * EV_PERSIST: stay armed after each callback, or we would accept once.
-	 * event_set() allocates nothing (the struct is ours), so cannot fail.
-	 */
-	event_set(&wh.door, door, EV_READ | EV_PERSIST, greet_fisherman, &wh);
-	evtimer_set(&wh.reopen, reopen_door, &wh);
-	evtimer_set(&wh.grace, grace_over, &wh);
+	for (; hired < wh.crew.size; hired++)
+		if (!hire_fishmonger(&wh, hired))
+			goto dismiss;
 
 	/*
 	 * libevent turns a signal into an ordinary callback run by the loop, so
-	 * close_market may do anything, unlike a signal(2) handler.
+	 * close_market may do anything, unlike a signal(2) handler.  Only one
+	 * base can have signal events (libevent has one handler per process):
+	 * the first fishmonger's, whose loop runs on this thread.
 	 */
 	signal_set(&wh.sigint, SIGINT, close_market, &wh);
+	event_base_set(wh.fm[0].base, &wh.sigint);
 	signal_set(&wh.sigterm, SIGTERM, close_market, &wh);
-	if (event_add(&wh.door, NULL) < 0 || signal_add(&wh.sigint, NULL) < 0 ||
-	    signal_add(&wh.sigterm, NULL) < 0) {
+	event_base_set(wh.fm[0].base, &wh.sigterm);
+	if (signal_add(&wh.sigint, NULL) < 0 || signal_add(&wh.sigterm, NULL) < 0) {
 		fprintf(stderr, "fishmarket: cannot add the events to the loop\n");
-		goto del_events;
+		goto del_signals;
 	}
 
-	if (announce_warehouse(m, door) < 0)
-		goto del_events;
+	/* The others work on threads of their own (none with -w 1). */
+	for (unsigned i = 1; i < hired; i++)
+		if (crew_start(&wh.crew, i, work, &wh.fm[i]) < 0)
+			goto stop_crew;
+	if (announce_warehouse(m, wh.fm[0].door_fd) < 0)
+		goto stop_crew;
 
-	/* The story happens in here, until loopexit or loopbreak. */
-	if (event_dispatch() < 0) {
-		fprintf(stderr, "fishmarket: the event loop failed\n");
-		m->exit_status = 1;
-	}
-
-	/* After a second signal some are still in: close them, in the books. */
-	see_everyone_off(&wh);
+	/* The story happens in here, until closing time is over. */
+	work(&wh.fm[0]);
+	/* The others have finished by now, unless the first one's loop failed. */
+	crew_tell_all(&wh.crew, NEWS_QUIT);
+	crew_join(&wh.crew);
+	for (unsigned i = 0; i < hired; i++)
+		market_add_books(m, &wh.fm[i].market);
 	market_summary(m);
 	status = m->exit_status;
+	goto del_signals;
 
-del_events:
+stop_crew:
+	crew_tell_all(&wh.crew, NEWS_QUIT);
+	crew_join(&wh.crew);
+del_signals:
 	/* Deleting an event that is not pending is harmless. */
 	signal_del(&wh.sigterm);
 	signal_del(&wh.sigint);
-	evtimer_del(&wh.grace);
-	evtimer_del(&wh.reopen);
-	event_del(&wh.door);
-	/* event_del() never closes the fd it watched: the socket is ours. */
-	close(door);
-free_base:
-	event_base_free(wh.base);
+dismiss:
+	while (hired > 0)
+		dismiss_fishmonger(&wh.fm[--hired]);
+	crew_dismiss(&wh.crew);
 close_books:
 	market_free(m);
 	return status;
+}
+
+/*
+ * Fishmonger i: his books, his event base, his door (with a crew, each
+ * door a listening socket of its own on the one port), his timers and his
+ * news event.  False, after one line on stderr, with nothing of his left.
+ */
+static bool hire_fishmonger(struct warehouse *wh, unsigned i)
+{
+	struct fishmonger *fm = &wh->fm[i];
+
+	market_hire(&fm->market, &wh->market, i, wh->crew.size);
+	fm->wh = wh;
+	fm->id = i;
+	/*
+	 * event_init() makes a base and makes it the hidden current base.  It
+	 * never returns NULL: when it cannot make one, it exits the process
+	 * (event_errx() in event.c), so there is nothing to check.  The trap
+	 * with more than one: each call replaces the current base, and every
+	 * event_set() or bufferevent_new() after it lands on the base made
+	 * *last* unless it is moved with event_base_set(): forget one, and
+	 * the first fishmonger's door is watched by the last one's loop, on
+	 * another thread.  So every event below is moved to his own base; and
+	 * every base is made here, on the main thread, before any worker
+	 * starts, so that no thread reads the current base while it changes.
+	 */
+	fm->base = event_init();
+
+	/*
+	 * socket(), SO_REUSEADDR, SO_REUSEPORT for a crew, bind(),
+	 * listen(SOMAXCONN), O_NONBLOCK: all by hand, in common/.  The
+	 * listening socket must be non-blocking too: the accept loop below
+	 * runs until accept() says EAGAIN.
+	 */
+	fm->door_fd = open_warehouse(&fm->market);
+	if (fm->door_fd < 0) {
+		event_base_free(fm->base);
+		return false;
+	}
+	/*
+	 * EV_PERSIST: stay armed after each callback, or we would accept once.
+	 * event_set() allocates nothing (the struct is ours), so cannot fail;
+	 * nor can event_base_set() on an event not yet added.
+	 */
+	event_set(&fm->door, fm->door_fd, EV_READ | EV_PERSIST, greet_fisherman,
+	          fm);
+	event_base_set(fm->base, &fm->door);
+	evtimer_set(&fm->reopen, reopen_door, fm);
+	event_base_set(fm->base, &fm->reopen);
+	evtimer_set(&fm->grace, grace_over, fm);
+	event_base_set(fm->base, &fm->grace);
+	/* The notify pipe is a descriptor like any socket: watch it. */
+	event_set(&fm->news, crew_news_fd(&wh->crew, i), EV_READ | EV_PERSIST,
+	          hear_news, fm);
+	event_base_set(fm->base, &fm->news);
+	if (event_add(&fm->door, NULL) < 0 || event_add(&fm->news, NULL) < 0) {
+		fprintf(stderr, "fishmarket: cannot add the events to the loop\n");
+		goto fail;
+	}
+	/* -p 0: the kernel picked the first door's port; the others take it. */
+	if (i == 0 && market_pin_port(&wh->market, fm->door_fd) < 0)
+		goto fail;
+	return true;
+
+fail:
+	dismiss_fishmonger(fm);
+	return false;
+}
+
+/*
+ * What hire_fishmonger() made, in reverse order.  Deleting an event that
+ * is not pending is harmless.
+ */
+static void dismiss_fishmonger(struct fishmonger *fm)
+{
+	event_del(&fm->news);
+	evtimer_del(&fm->grace);
+	evtimer_del(&fm->reopen);
+	event_del(&fm->door);
+	/* event_del() never closes the fd it watched: the socket is ours. */
+	close(fm->door_fd);
+	event_base_free(fm->base);
+}
+
+/*
+ * A fishmonger's day: his loop, until closing time is over for him (or a
+ * second signal).  The first one's runs on the main thread; the others'
+ * each on a thread of their own, which ends here.
+ */
+static void *work(void *arg)
+{
+	struct fishmonger *fm = arg;
+
+	if (event_base_dispatch(fm->base) < 0) {
+		fprintf(stderr, "fishmarket: the event loop failed\n");
+		fm->market.exit_status = 1;
+	}
+	/* After a second signal some are still in: close them, in the books. */
+	see_everyone_off(fm);
+	/* The first one waits for the others before his loop may end. */
+	if (fm->id != 0)
+		crew_tell(&fm->wh->crew, 0, NEWS_DONE);
+	return NULL;
 }
 
 /*
@@ -185,21 +305,21 @@ close_books:
  */
 static void greet_fisherman(int door, short what, void *arg)
 {
-	struct warehouse *wh = arg;
+	struct fishmonger *fm = arg;
 
 	(void)what;
-	while (!market_full(&wh->market)) {
+	while (!market_full(&fm->market)) {
 		struct sockaddr_storage peer;
 		socklen_t peerlen = sizeof peer;
 		int fd = accept(door, (struct sockaddr *)&peer, &peerlen);
 		if (fd < 0) {
-			switch (accept_trouble(errno)) {
+			switch (accept_trouble(&fm->market, errno)) {
 			case ACCEPT_DONE:
 				return;
 			case ACCEPT_AGAIN:
 				continue;
 			case ACCEPT_PAUSE:
-				pause_door(wh);
+				pause_door(fm);
 				return;
 			}
 		}
@@ -211,7 +331,7 @@ static void greet_fisherman(int door, short what, void *arg)
 			close(fd);
 			continue;
 		}
-		welcome_fisherman(wh, fd, (struct sockaddr *)&peer, peerlen);
+		welcome_fisherman(fm, fd, (struct sockaddr *)&peer, peerlen);
 	}
 }
 
@@ -220,26 +340,29 @@ static void greet_fisherman(int door, short what, void *arg)
  * open his books.  If he cannot be served, he is sent home (fd closed) and
  * the market goes on.
  */
-static void welcome_fisherman(struct warehouse *wh, int fd,
+static void welcome_fisherman(struct fishmonger *fm, int fd,
                               const struct sockaddr *peer, socklen_t peerlen)
 {
-	struct market *m = &wh->market;
+	struct market *m = &fm->market;
 	struct fisherman *f = calloc(1, sizeof *f);
 	if (f == NULL) {
 		fprintf(stderr, "fishmarket: out of memory, turning a fisherman away\n");
 		close(fd);
 		return;
 	}
-	f->wh = wh;
+	f->fm = fm;
 	f->fd = fd;
 
 	/*
-	 * Callbacks are given at birth, and the base is the current one: this
-	 * is why event_init() must come first.  It never closes fd: see_off.
+	 * Callbacks are given at birth, and the base is the current one, the
+	 * last fishmonger's: bufferevent_base_set() moves it to ours before
+	 * anything is added to a loop.  It never closes fd: see_off.
 	 */
 	f->bev = bufferevent_new(fd, buy_fish, reply_sent, watch_fisherman, f);
-	if (f->bev == NULL) {
+	if (f->bev == NULL || bufferevent_base_set(fm->base, f->bev) < 0) {
 		fprintf(stderr, "fishmarket: cannot create a bufferevent, turning a fisherman away\n");
+		if (f->bev != NULL)
+			bufferevent_free(f->bev);
 		close(fd);
 		free(f);
 		return;
@@ -270,13 +393,10 @@ static void welcome_fisherman(struct warehouse *wh, int fd,
 	ledger_open(m, &f->ledger, f, peer, peerlen);
 	/* Full: the next ones wait in the listen backlog, unaccepted. */
 	if (market_full(m))
-		shut_door(wh);
+		shut_door(fm);
 }
 
-/*
- * Bytes arrived.  Weigh every complete line, pay once for the lot, and
- * keep any partial line in the input for next time.
- */
+/* Bytes arrived: weigh and pay, then mind the backpressure. */
 static void buy_fish(struct bufferevent *bev, void *arg)
 {
 	struct fisherman *f = arg;
@@ -290,71 +410,50 @@ static void buy_fish(struct bufferevent *bev, void *arg)
 			see_off(f, f->leaving);
 		return;
 	}
-
-	/*
-	 * The whole input as one block: never more than one read plus a
-	 * partial line (at most --max-line), since every complete line is
-	 * drained below.  Not evbuffer_readline(): it ends a line at any CR.
-	 * (A 1.x evbuffer was one block; in libevent 2 EVBUFFER_DATA() is
-	 * evbuffer_pullup(buf, -1), which makes it one.)
-	 */
-	size_t len = EVBUFFER_LENGTH(input);
-	const char *catch = (const char *)EVBUFFER_DATA(input);
-	struct weighing w = weigh_catch(&f->wh->market, &f->ledger, catch, len,
-	                                false);
-
-	evbuffer_drain(input, w.used);
-	if (w.pay && !pay_tally(f))
+	if (!weigh_bucket(f, false))
 		return;
-	if (w.error != NULL)
-		send_away(f, w.error);
-	else if (EVBUFFER_LENGTH(EVBUFFER_OUTPUT(bev)) >= OUTPUT_HIGH)
+	if (EVBUFFER_LENGTH(EVBUFFER_OUTPUT(bev)) >= OUTPUT_HIGH)
 		/* He sends but does not read: stop reading until he does. */
 		bufferevent_disable(bev, EV_READ);
 }
 
 /*
  * Something other than data: end of input, an error, or a timeout, with
- * EVBUFFER_READ or EVBUFFER_WRITE saying which direction.  EOF cannot come
- * while writing (only a read sees EOF).  libevent has already disabled the
- * direction that failed or timed out.
+ * EVBUFFER_READ or EVBUFFER_WRITE saying which direction.  libevent has
+ * already disabled the direction that failed or timed out.
  */
 static void watch_fisherman(struct bufferevent *bev, short what, void *arg)
 {
 	struct fisherman *f = arg;
 
+	(void)bev;
 	if (f->hung_up) {
 		/* He closed too, or reset, or was silent for LINGER_SECONDS. */
 		see_off(f, f->leaving);
-	} else if (what & EVBUFFER_EOF) {
-		/* He half-closed: what follows the last LF is one final line. */
-		struct evbuffer *input = EVBUFFER_INPUT(bev);
-		size_t len = EVBUFFER_LENGTH(input);
-		const char *catch = (const char *)EVBUFFER_DATA(input);
-		struct weighing w = weigh_catch(&f->wh->market, &f->ledger,
-		                                catch, len, true);
-
-		f->heard_eof = true;
-		evbuffer_drain(input, w.used);
-		if (w.pay && !pay_tally(f))
-			return;
-		if (w.error != NULL)
-			send_away(f, w.error);
-		else
-			finish_up(f, WHY_EOF);
 	} else if (what & EVBUFFER_ERROR) {
 		/* Reset, or the like: nobody is listening, close at once. */
 		see_off(f, WHY_RESET);
-	} else if (what & EVBUFFER_READ) {
-		/* Read timeout: he sent nothing for -t seconds. */
-		send_away(f, WHY_IDLE);
-	} else {
+	} else if (what & EVBUFFER_WRITE) {
 		/*
 		 * Write timeout: replies pending and nothing moved for -t
 		 * seconds (also a closing fisherman who never reads): an ERROR
-		 * line would not get through either.
+		 * line would not get through either.  Or, without TIMEOUT, EOF
+		 * while writing: libevent says so when a write returns 0, which
+		 * a write of pending bytes to a TCP socket does not do; if it
+		 * ever did, nobody would be reading.
 		 */
-		see_off(f, f->leaving != NULL ? f->leaving : WHY_IDLE);
+		if (what & EVBUFFER_TIMEOUT)
+			see_off(f, f->leaving != NULL ? f->leaving : WHY_IDLE);
+		else
+			see_off(f, WHY_RESET);
+	} else if (what & EVBUFFER_EOF) {
+		/* He half-closed: what follows the last LF is one final line. */
+		f->heard_eof = true;
+		if (weigh_bucket(f, true))
+			finish_up(f, WHY_EOF);
+	} else {
+		/* Read timeout: he sent nothing for -t seconds. */
+		send_away(f, WHY_IDLE);
 	}
 }
 
@@ -375,13 +474,53 @@ static void reply_sent(struct bufferevent *bev, void *arg)
 }
 
 /*
- * Append his running tally to the output.  False if he had to be seen off
- * (out of memory): the caller must not touch him again.
+ * Weigh every complete line in his bucket (at EOF, the last one too), pay
+ * once for the lot, and keep any partial line for next time.  False if he
+ * is gone (sent away, or seen off): the caller must not touch him again.
+ */
+static bool weigh_bucket(struct fisherman *f, bool at_eof)
+{
+	struct evbuffer *input = EVBUFFER_INPUT(f->bev);
+	size_t len = EVBUFFER_LENGTH(input);
+	/*
+	 * The whole input as one block: never more than one read plus a
+	 * partial line (at most --max-line), since every complete line is
+	 * drained below.  Not evbuffer_readline(): it ends a line at any CR.
+	 * (A 1.x evbuffer was one block; in libevent 2 EVBUFFER_DATA() is
+	 * evbuffer_pullup(buf, -1), which makes it one.)  If the bytes span
+	 * several chains, that copies them into one new chain, and the
+	 * allocation can fail.  (With nothing buffered it returns NULL too,
+	 * with len 0: nothing to weigh.)
+	 */
+	const char *catch = (const char *)EVBUFFER_DATA(input);
+	if (catch == NULL && len > 0) {
+		fprintf(stderr, "fishmarket: out of memory, closing %s\n",
+		        f->ledger.peer);
+		see_off(f, WHY_RESET);
+		return false;
+	}
+	struct weighing w = weigh_catch(&f->fm->market, &f->ledger, catch, len,
+	                                at_eof);
+
+	evbuffer_drain(input, w.used);
+	if (w.pay && !pay_tally(f))
+		return false;
+	if (w.error != NULL) {
+		send_away(f, w.error);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Append his running tally to the output, and only then book it as paid.
+ * False if he had to be seen off (out of memory): the caller must not
+ * touch him again.
  */
 static bool pay_tally(struct fisherman *f)
 {
 	char reply[TALLY_REPLY_MAX];
-	size_t n = pay_fisherman(&f->wh->market, &f->ledger, reply);
+	size_t n = tally_format(reply, f->ledger.tally);
 
 	if (bufferevent_write(f->bev, reply, n) < 0) {
 		fprintf(stderr, "fishmarket: out of memory, closing %s\n",
@@ -389,6 +528,7 @@ static bool pay_tally(struct fisherman *f)
 		see_off(f, WHY_RESET);
 		return false;
 	}
+	pay_fisherman(&f->fm->market, &f->ledger);
 	return true;
 }
 
@@ -435,64 +575,119 @@ static void hang_up(struct fisherman *f)
 		see_off(f, f->leaving);
 }
 
-/* He is gone: close the books, free the bufferevent, close the socket. */
+/*
+ * He is gone: close the books, free the bufferevent, close the socket.
+ * bufferevent_new() never took the socket, so closing it is ours, and the
+ * order matters: bufferevent_free() deletes the bufferevent's events only
+ * once the last callback holding it returns (after this, when we are in
+ * one of its callbacks), so a close() right after it would come before
+ * libevent takes the fd out of epoll.  Disabling both directions first
+ * deletes them at once; after that the fd is ours alone.
+ */
 static void see_off(struct fisherman *f, const char *why)
 {
-	struct warehouse *wh = f->wh;
-	struct market *m = &wh->market;
+	struct fishmonger *fm = f->fm;
+	struct market *m = &fm->market;
 	bool was_full = market_full(m);
 
 	ledger_close(m, &f->ledger, why);
+	bufferevent_disable(f->bev, EV_READ | EV_WRITE);
 	bufferevent_free(f->bev);
 	close(f->fd);
 	free(f);
 
 	if (was_full)
-		open_door(wh);
+		open_door(fm);
 	/* Closing time and the last one left: the loop may end. */
-	if (m->closing && m->open_count == 0)
-		event_loopexit(NULL);
+	if (market_closed(m))
+		event_base_loopexit(fm->base, NULL);
 }
 
-static void see_everyone_off(struct warehouse *wh)
+static void see_everyone_off(struct fishmonger *fm)
 {
 	struct fisherman *f;
 
 	/* One already sent away keeps his reason in the -v log. */
-	while ((f = market_first(&wh->market)) != NULL)
+	while ((f = market_first(&fm->market)) != NULL)
 		see_off(f, f->leaving != NULL ? f->leaving : WHY_SHUTDOWN);
 }
 
 /*
- * SIGINT or SIGTERM.  The first: stop accepting, let the open connections
- * finish for up to -g seconds.  The second: leave at once, status 1.
+ * SIGINT or SIGTERM, on the main thread.  The first: every fishmonger
+ * closes, each in his own thread when he hears it.  The second: they all
+ * leave at once, status 1.  Only news crosses threads, down the pipes.
  */
 static void close_market(int sig, short what, void *arg)
 {
 	struct warehouse *wh = arg;
-	struct market *m = &wh->market;
 
 	(void)sig;
 	(void)what;
-	if (m->closing) {
-		m->exit_status = 1;
-		/* loopbreak: at once, unlike loopexit, which ends the round. */
-		event_loopbreak();
-		return;
-	}
-	m->closing = true;
-	shut_door(wh);
-	evtimer_del(&wh->reopen);
+	crew_tell_all(&wh->crew, wh->signalled ? NEWS_QUIT : NEWS_CLOSE);
+	wh->signalled = true;
+}
 
-	if (m->open_count == 0) {
-		event_loopexit(NULL);
+/* His notify pipe is readable: news from the main thread or the crew. */
+static void hear_news(int fd, short what, void *arg)
+{
+	struct fishmonger *fm = arg;
+	struct market *m = &fm->market;
+	int news;
+
+	(void)what;
+	while ((news = crew_hear(fd)) >= 0) {
+		switch (news) {
+		case NEWS_CLOSE:
+			closing_time(fm);
+			break;
+		case NEWS_QUIT:
+			m->closing = true;
+			m->exit_status = 1;
+			/* loopbreak: at once, unlike loopexit, which ends the round. */
+			event_base_loopbreak(fm->base);
+			return;
+		case NEWS_DONE:
+			/* To the first one: another fishmonger has finished. */
+			m->others_working--;
+			if (!m->closing) {
+				/*
+				 * Before closing time: his loop failed.  Close
+				 * the market, status 1: his door would keep
+				 * taking its share of fishermen, unserved.
+				 */
+				m->exit_status = 1;
+				crew_tell_all(&fm->wh->crew, NEWS_CLOSE);
+			} else if (market_closed(m)) {
+				event_base_loopexit(fm->base, NULL);
+			}
+			break;
+		}
+	}
+}
+
+/*
+ * Closing time for one fishmonger: stop accepting, let his fishermen finish
+ * for up to -g seconds.
+ */
+static void closing_time(struct fishmonger *fm)
+{
+	struct market *m = &fm->market;
+
+	if (m->closing)
+		return;
+	m->closing = true;
+	shut_door(fm);
+	evtimer_del(&fm->reopen);
+
+	if (market_closed(m)) {
+		event_base_loopexit(fm->base, NULL);
 	} else if (m->opts.grace == 0) {
-		see_everyone_off(wh);   /* the last see_off ends the loop */
+		see_everyone_off(fm);   /* the last see_off may end the loop */
 	} else {
 		struct timeval grace = { .tv_sec = (time_t)m->opts.grace };
-		if (evtimer_add(&wh->grace, &grace) < 0) {
+		if (evtimer_add(&fm->grace, &grace) < 0) {
 			fprintf(stderr, "fishmarket: cannot start the grace timer\n");
-			see_everyone_off(wh);
+			see_everyone_off(fm);
 		}
 	}
 }
@@ -500,11 +695,9 @@ static void close_market(int sig, short what, void *arg)
 /* The grace period is over: whoever is still in is closed. */
 static void grace_over(int fd, short what, void *arg)
 {
-	struct warehouse *wh = arg;
-
 	(void)fd;
 	(void)what;
-	see_everyone_off(wh);   /* the last see_off ends the loop */
+	see_everyone_off(arg);   /* the last see_off may end the loop */
 }
 
 /* The EMFILE back-off is over: try accepting again. */
@@ -520,23 +713,23 @@ static void reopen_door(int fd, short what, void *arg)
  * EMFILE back-off is running (a one-shot timer is no longer pending once
  * its callback runs, so reopen_door gets through).
  */
-static void open_door(struct warehouse *wh)
+static void open_door(struct fishmonger *fm)
 {
-	struct market *m = &wh->market;
+	struct market *m = &fm->market;
 
-	if (m->closing || market_full(m) || evtimer_pending(&wh->reopen, NULL))
+	if (m->closing || market_full(m) || evtimer_pending(&fm->reopen, NULL))
 		return;
-	if (event_add(&wh->door, NULL) < 0) {
+	if (event_add(&fm->door, NULL) < 0) {
 		fprintf(stderr, "fishmarket: cannot watch the listening socket\n");
 		m->exit_status = 1;
-		event_loopbreak();
+		event_base_loopbreak(fm->base);
 	}
 }
 
 /* Stop accepting: whoever connects now waits in the listen backlog. */
-static void shut_door(struct warehouse *wh)
+static void shut_door(struct fishmonger *fm)
 {
-	event_del(&wh->door);
+	event_del(&fm->door);
 }
 
 /*
@@ -544,23 +737,20 @@ static void shut_door(struct warehouse *wh)
  * in the backlog, so the listening socket stays readable: keep watching it
  * and the loop spins at 100% CPU.  Stop watching for a while instead.
  */
-static void pause_door(struct warehouse *wh)
+static void pause_door(struct fishmonger *fm)
 {
-	shut_door(wh);
-	if (evtimer_add(&wh->reopen, &emfile_pause) < 0) {
+	shut_door(fm);
+	if (evtimer_add(&fm->reopen, &emfile_pause) < 0) {
 		fprintf(stderr, "fishmarket: cannot start the back-off timer\n");
-		open_door(wh);
+		open_door(fm);
 	}
 }
 
 /* --version: the backend is known only once a base has picked it. */
 static int show_version(void)
 {
+	/* Never NULL: see hire_fishmonger. */
 	struct event_base *base = event_init();
-	if (base == NULL) {
-		fprintf(stderr, "fishmarket: cannot create an event base\n");
-		return 1;
-	}
 	int status = print_version(VARIANT, event_get_version(), event_get_method());
 	event_base_free(base);
 	return status;

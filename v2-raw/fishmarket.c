@@ -4,24 +4,29 @@
  *
  * Fishermen connect, send lines such as "3 pounds of trout", and get back
  * the running value of their catch, "21\r\n", after every read (the fish
- * exchange contract, docs/fish-exchange.md).  One thread, one event loop:
- * an event on the listening socket accepts, one bufferevent per fisherman
- * reads his lines and writes his tally.
+ * exchange contract, docs/fish-exchange.md).  Each fishmonger (worker) runs
+ * one event loop: an event on his listening socket accepts, one bufferevent
+ * per fisherman reads his lines and writes his tally.  With -w N there are
+ * N of them, one per thread, each with his own base and his own listening
+ * socket on the same port; the first one runs on the main thread, and with
+ * -w 1 (the default) he is the only one.
  *
  * libevent generation: 2.x, the event_base API.  Everything hangs off an
  * explicit struct event_base (event_base_new, event_new,
- * bufferevent_socket_new); nothing uses a hidden global.  The socket(),
- * bind() and listen() are ours (open_warehouse() in common/market.c), and so
- * is the accept() loop in greet_fisherman.  Compare v1-style (the same
- * program in the libevent 1.x API) and v2-listener (the same program with
- * evconnlistener accepting for us).
+ * bufferevent_socket_new); nothing uses a hidden global, so each thread can
+ * have a base of its own.  The socket(), bind() and listen() are ours
+ * (open_warehouse() in common/market.c), and so is the accept() loop in
+ * greet_fisherman.  Compare v1-style (the same program in the libevent 1.x
+ * API) and v2-listener (the same program with evconnlistener accepting for
+ * us).
  *
- * It stops on SIGINT or SIGTERM: it stops accepting, lets open connections
- * finish for up to -g seconds, closes what is left, prints the summary line
- * and exits 0.  A second signal exits at once with status 1.
+ * It stops on SIGINT or SIGTERM: every fishmonger stops accepting, lets his
+ * open connections finish for up to -g seconds, closes what is left; then
+ * the summary line of all of them, and exit 0.  A second signal exits at
+ * once with status 1.
  *
  * Every libevent call of this variant is in this file; everything else
- * (options, prices, weighing, the books, messages) is in common/.
+ * (options, prices, weighing, the books, messages, threads) is in common/.
  */
 #include <errno.h>
 #include <signal.h>
@@ -38,20 +43,32 @@
 
 #define VARIANT "v2-raw"
 
-/* The market: the books from common/, and every event the loop watches. */
-struct warehouse {
-	struct market market;        /* options, prices, ledgers, statistics */
+/* One fishmonger (worker): an event loop, and every event it watches. */
+struct fishmonger {
+	struct market market;        /* his books and his share of -c */
+	struct warehouse *wh;
+	unsigned id;                 /* 0: the first, on the main thread */
 	struct event_base *base;
-	struct event *door;          /* the listening socket is readable */
+	evutil_socket_t door_fd;     /* his listening socket */
+	struct event *door;          /* it is readable: greet_fisherman */
 	struct event *reopen;        /* EMFILE back-off: reopen_door */
 	struct event *grace;         /* closing time is over: grace_over */
+	struct event *news;          /* his notify pipe: hear_news */
+};
+
+/* The market: its crew of fishmongers, and the signals. */
+struct warehouse {
+	struct market market;        /* options, prices; at the end, all books */
+	struct crew crew;            /* threads and notify pipes (common/) */
+	struct fishmonger fm[CREW_MAX];
 	struct event *sigint, *sigterm;
+	bool signalled;              /* a first signal came */
 };
 
 /* One open connection. */
 struct fisherman {
 	struct ledger ledger;        /* his books, linked into market.open */
-	struct warehouse *wh;
+	struct fishmonger *fm;       /* who serves him, from accept to close */
 	struct bufferevent *bev;
 	const char *leaving;         /* NULL, or why he goes once all is sent */
 	bool heard_eof;              /* he closed his sending side */
@@ -65,28 +82,34 @@ static void buy_fish(struct bufferevent *bev, void *arg);
 static void watch_fisherman(struct bufferevent *bev, short what, void *arg);
 static void reply_sent(struct bufferevent *bev, void *arg);
 static void close_market(evutil_socket_t sig, short what, void *arg);
+static void hear_news(evutil_socket_t fd, short what, void *arg);
 static void grace_over(evutil_socket_t fd, short what, void *arg);
 static void reopen_door(evutil_socket_t fd, short what, void *arg);
 
 /* The helpers they share. */
-static void welcome_fisherman(struct warehouse *wh, evutil_socket_t fd,
+static bool hire_fishmonger(struct warehouse *wh, unsigned i);
+static void dismiss_fishmonger(struct fishmonger *fm);
+static void *work(void *arg);
+static void welcome_fisherman(struct fishmonger *fm, evutil_socket_t fd,
                               const struct sockaddr *peer, socklen_t peerlen);
+static bool weigh_bucket(struct fisherman *f, bool at_eof);
 static bool pay_tally(struct fisherman *f);
 static void send_away(struct fisherman *f, const char *why);
 static void finish_up(struct fisherman *f, const char *why);
 static void hang_up(struct fisherman *f);
 static void see_off(struct fisherman *f, const char *why);
-static void see_everyone_off(struct warehouse *wh);
-static void open_door(struct warehouse *wh);
-static void shut_door(struct warehouse *wh);
-static void pause_door(struct warehouse *wh);
+static void see_everyone_off(struct fishmonger *fm);
+static void closing_time(struct fishmonger *fm);
+static void open_door(struct fishmonger *fm);
+static void shut_door(struct fishmonger *fm);
+static void pause_door(struct fishmonger *fm);
 static int show_version(void);
 
 int main(int argc, char *argv[])
 {
-	struct warehouse wh = {0};
+	static struct warehouse wh;    /* 64 fishmongers: not on the stack */
 	struct market *m = &wh.market;
-	evutil_socket_t door;
+	unsigned hired = 0;
 
 	int status = market_prepare(m, argc, argv);
 	if (status == MARKET_VERSION)
@@ -95,90 +118,180 @@ int main(int argc, char *argv[])
 		return status;
 	status = 1;   /* until the market has run */
 
-	wh.base = event_base_new();
-	if (wh.base == NULL) {
-		fprintf(stderr, "fishmarket: cannot create an event base\n");
+	/* A notify pipe for each: how news reaches a fishmonger's loop. */
+	if (crew_hire(&wh.crew, m->opts.workers) < 0)
 		goto close_books;
-	}
-
 	/*
-	 * socket(), SO_REUSEADDR, bind(), listen(SOMAXCONN), O_NONBLOCK: all by
-	 * hand, in common/.  The listening socket must be non-blocking too: the
-	 * accept loop below runs until accept() says EAGAIN.
+	 * Every base, door and event is made here, on the main thread, before
+	 * any worker starts; from then on each is touched by its own
+	 * fishmonger's thread only.
 	 */
-	door = open_warehouse(m);
-	if (door < 0)
-		goto free_base;
-	/* EV_PERSIST: stay armed after each callback, or we would accept once. */
-	wh.door = event_new(wh.base, door, EV_READ | EV_PERSIST,
-	                    greet_fisherman, &wh);
-	if (wh.door == NULL) {
-		fprintf(stderr, "fishmarket: cannot create the listening event\n");
-		goto close_door;
-	}
-	wh.reopen = evtimer_new(wh.base, reopen_door, &wh);
-	if (wh.reopen == NULL) {
-		fprintf(stderr, "fishmarket: cannot create the back-off timer\n");
-		goto free_door;
-	}
-	wh.grace = evtimer_new(wh.base, grace_over, &wh);
-	if (wh.grace == NULL) {
-		fprintf(stderr, "fishmarket: cannot create the grace timer\n");
-		goto free_reopen;
-	}
+	for (; hired < wh.crew.size; hired++)
+		if (!hire_fishmonger(&wh, hired))
+			goto dismiss;
 
 	/*
 	 * libevent turns a signal into an ordinary callback run by the loop, so
-	 * close_market may do anything, unlike a signal(2) handler.
+	 * close_market may do anything, unlike a signal(2) handler.  Only one
+	 * base can have signal events (libevent has one handler per process):
+	 * the first fishmonger's, whose loop runs on this thread.
 	 */
-	wh.sigint = evsignal_new(wh.base, SIGINT, close_market, &wh);
+	wh.sigint = evsignal_new(wh.fm[0].base, SIGINT, close_market, &wh);
 	if (wh.sigint == NULL) {
 		fprintf(stderr, "fishmarket: cannot create the SIGINT event\n");
-		goto free_grace;
+		goto dismiss;
 	}
-	wh.sigterm = evsignal_new(wh.base, SIGTERM, close_market, &wh);
+	wh.sigterm = evsignal_new(wh.fm[0].base, SIGTERM, close_market, &wh);
 	if (wh.sigterm == NULL) {
 		fprintf(stderr, "fishmarket: cannot create the SIGTERM event\n");
 		goto free_sigint;
 	}
-	if (event_add(wh.door, NULL) < 0 || event_add(wh.sigint, NULL) < 0 ||
-	    event_add(wh.sigterm, NULL) < 0) {
+	if (event_add(wh.sigint, NULL) < 0 || event_add(wh.sigterm, NULL) < 0) {
 		fprintf(stderr, "fishmarket: cannot add the events to the loop\n");
 		goto free_sigterm;
 	}
 
-	if (announce_warehouse(m, door) < 0)
-		goto free_sigterm;
+	/* The others work on threads of their own (none with -w 1). */
+	for (unsigned i = 1; i < hired; i++)
+		if (crew_start(&wh.crew, i, work, &wh.fm[i]) < 0)
+			goto stop_crew;
+	if (announce_warehouse(m, wh.fm[0].door_fd) < 0)
+		goto stop_crew;
 
-	/* The story happens in here, until loopexit or loopbreak. */
-	if (event_base_dispatch(wh.base) < 0) {
-		fprintf(stderr, "fishmarket: the event loop failed\n");
-		m->exit_status = 1;
-	}
-
-	/* After a second signal some are still in: close them, in the books. */
-	see_everyone_off(&wh);
+	/* The story happens in here, until closing time is over. */
+	work(&wh.fm[0]);
+	/* The others have finished by now, unless the first one's loop failed. */
+	crew_tell_all(&wh.crew, NEWS_QUIT);
+	crew_join(&wh.crew);
+	for (unsigned i = 0; i < hired; i++)
+		market_add_books(m, &wh.fm[i].market);
 	market_summary(m);
 	status = m->exit_status;
+	goto free_sigterm;
 
+stop_crew:
+	crew_tell_all(&wh.crew, NEWS_QUIT);
+	crew_join(&wh.crew);
 free_sigterm:
 	event_free(wh.sigterm);
 free_sigint:
 	event_free(wh.sigint);
-free_grace:
-	event_free(wh.grace);
-free_reopen:
-	event_free(wh.reopen);
-free_door:
-	event_free(wh.door);
-close_door:
-	/* event_free() never closes the fd it watched: the socket is ours. */
-	evutil_closesocket(door);
-free_base:
-	event_base_free(wh.base);
+dismiss:
+	while (hired > 0)
+		dismiss_fishmonger(&wh.fm[--hired]);
+	crew_dismiss(&wh.crew);
 close_books:
 	market_free(m);
 	return status;
+}
+
+/*
+ * Fishmonger i: his books, his event base, his door (with a crew, each
+ * door a listening socket of its own on the one port), his timers and his
+ * news event.  False, after one line on stderr, with nothing of his left.
+ */
+static bool hire_fishmonger(struct warehouse *wh, unsigned i)
+{
+	struct fishmonger *fm = &wh->fm[i];
+
+	market_hire(&fm->market, &wh->market, i, wh->crew.size);
+	fm->wh = wh;
+	fm->id = i;
+	fm->base = event_base_new();
+	if (fm->base == NULL) {
+		fprintf(stderr, "fishmarket: cannot create an event base\n");
+		return false;
+	}
+
+	/*
+	 * socket(), SO_REUSEADDR, SO_REUSEPORT for a crew, bind(),
+	 * listen(SOMAXCONN), O_NONBLOCK: all by hand, in common/.  The
+	 * listening socket must be non-blocking too: the accept loop below
+	 * runs until accept() says EAGAIN.
+	 */
+	fm->door_fd = open_warehouse(&fm->market);
+	if (fm->door_fd < 0)
+		goto fail;
+	/* EV_PERSIST: stay armed after each callback, or we would accept once. */
+	fm->door = event_new(fm->base, fm->door_fd, EV_READ | EV_PERSIST,
+	                     greet_fisherman, fm);
+	if (fm->door == NULL) {
+		fprintf(stderr, "fishmarket: cannot create the listening event\n");
+		goto fail;
+	}
+	fm->reopen = evtimer_new(fm->base, reopen_door, fm);
+	if (fm->reopen == NULL) {
+		fprintf(stderr, "fishmarket: cannot create the back-off timer\n");
+		goto fail;
+	}
+	fm->grace = evtimer_new(fm->base, grace_over, fm);
+	if (fm->grace == NULL) {
+		fprintf(stderr, "fishmarket: cannot create the grace timer\n");
+		goto fail;
+	}
+	/* The notify pipe is a descriptor like any socket: watch it. */
+	fm->news = event_new(fm->base, crew_news_fd(&wh->crew, i),
+	                     EV_READ | EV_PERSIST, hear_news, fm);
+	if (fm->news == NULL) {
+		fprintf(stderr, "fishmarket: cannot create the news event\n");
+		goto fail;
+	}
+	if (event_add(fm->door, NULL) < 0 || event_add(fm->news, NULL) < 0) {
+		fprintf(stderr, "fishmarket: cannot add the events to the loop\n");
+		goto fail;
+	}
+	/* -p 0: the kernel picked the first door's port; the others take it. */
+	if (i == 0 && market_pin_port(&wh->market, fm->door_fd) < 0)
+		goto fail;
+	return true;
+
+fail:
+	dismiss_fishmonger(fm);
+	return false;
+}
+
+/*
+ * What hire_fishmonger() made, in reverse order.  What it did not get to
+ * make is still NULL: event_free(NULL) would crash.
+ */
+static void dismiss_fishmonger(struct fishmonger *fm)
+{
+	if (fm->news != NULL)
+		event_free(fm->news);
+	if (fm->grace != NULL)
+		event_free(fm->grace);
+	if (fm->reopen != NULL)
+		event_free(fm->reopen);
+	if (fm->door != NULL)
+		event_free(fm->door);
+	/*
+	 * event_free() never closes the fd it watched: the socket is ours
+	 * (-1 if open_warehouse() failed).
+	 */
+	if (fm->door_fd >= 0)
+		evutil_closesocket(fm->door_fd);
+	event_base_free(fm->base);
+}
+
+/*
+ * A fishmonger's day: his loop, until closing time is over for him (or a
+ * second signal).  The first one's runs on the main thread; the others'
+ * each on a thread of their own, which ends here.
+ */
+static void *work(void *arg)
+{
+	struct fishmonger *fm = arg;
+
+	if (event_base_dispatch(fm->base) < 0) {
+		fprintf(stderr, "fishmarket: the event loop failed\n");
+		fm->market.exit_status = 1;
+	}
+	/* After a second signal some are still in: close them, in the books. */
+	see_everyone_off(fm);
+	/* The first one waits for the others before his loop may end. */
+	if (fm->id != 0)
+		crew_tell(&fm->wh->crew, 0, NEWS_DONE);
+	return NULL;
 }
 
 /*
@@ -189,10 +302,10 @@ close_books:
  */
 static void greet_fisherman(evutil_socket_t door, short what, void *arg)
 {
-	struct warehouse *wh = arg;
+	struct fishmonger *fm = arg;
 
 	(void)what;
-	while (!market_full(&wh->market)) {
+	while (!market_full(&fm->market)) {
 		struct sockaddr_storage peer;
 		socklen_t peerlen = sizeof peer;
 		/*
@@ -204,17 +317,17 @@ static void greet_fisherman(evutil_socket_t door, short what, void *arg)
 		                             &peerlen,
 		                             SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			switch (accept_trouble(errno)) {
+			switch (accept_trouble(&fm->market, errno)) {
 			case ACCEPT_DONE:
 				return;
 			case ACCEPT_AGAIN:
 				continue;
 			case ACCEPT_PAUSE:
-				pause_door(wh);
+				pause_door(fm);
 				return;
 			}
 		}
-		welcome_fisherman(wh, fd, (struct sockaddr *)&peer, peerlen);
+		welcome_fisherman(fm, fd, (struct sockaddr *)&peer, peerlen);
 	}
 }
 
@@ -223,20 +336,23 @@ static void greet_fisherman(evutil_socket_t door, short what, void *arg)
  * open his books.  If he cannot be served, he is sent home (fd closed) and
  * the market goes on.
  */
-static void welcome_fisherman(struct warehouse *wh, evutil_socket_t fd,
+static void welcome_fisherman(struct fishmonger *fm, evutil_socket_t fd,
                               const struct sockaddr *peer, socklen_t peerlen)
 {
-	struct market *m = &wh->market;
+	struct market *m = &fm->market;
 	struct fisherman *f = calloc(1, sizeof *f);
 	if (f == NULL) {
 		fprintf(stderr, "fishmarket: out of memory, turning a fisherman away\n");
 		evutil_closesocket(fd);
 		return;
 	}
-	f->wh = wh;
+	f->fm = fm;
 
-	/* BEV_OPT_CLOSE_ON_FREE: bufferevent_free() closes the socket too. */
-	f->bev = bufferevent_socket_new(wh->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	/*
+	 * BEV_OPT_CLOSE_ON_FREE: the bufferevent owns the socket, and closes
+	 * it once it is finalized, after bufferevent_free() (see_off).
+	 */
+	f->bev = bufferevent_socket_new(fm->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (f->bev == NULL) {
 		fprintf(stderr, "fishmarket: cannot create a bufferevent, turning a fisherman away\n");
 		evutil_closesocket(fd);
@@ -270,13 +386,10 @@ static void welcome_fisherman(struct warehouse *wh, evutil_socket_t fd,
 	ledger_open(m, &f->ledger, f, peer, peerlen);
 	/* Full: the next ones wait in the listen backlog, unaccepted. */
 	if (market_full(m))
-		shut_door(wh);
+		shut_door(fm);
 }
 
-/*
- * Bytes arrived.  Weigh every complete line, pay once for the lot, and
- * keep any partial line in the input for next time.
- */
+/* Bytes arrived: weigh and pay, then mind the backpressure. */
 static void buy_fish(struct bufferevent *bev, void *arg)
 {
 	struct fisherman *f = arg;
@@ -290,69 +403,51 @@ static void buy_fish(struct bufferevent *bev, void *arg)
 			see_off(f, f->leaving);
 		return;
 	}
-
-	/*
-	 * The whole input as one block: never more than one read plus a
-	 * partial line (at most --max-line), since every complete line is
-	 * drained below.  Not evbuffer_readline(): it ends a line at any CR.
-	 */
-	size_t len = evbuffer_get_length(input);
-	const char *catch = (const char *)evbuffer_pullup(input, -1);
-	struct weighing w = weigh_catch(&f->wh->market, &f->ledger, catch, len,
-	                                false);
-
-	evbuffer_drain(input, w.used);
-	if (w.pay && !pay_tally(f))
+	if (!weigh_bucket(f, false))
 		return;
-	if (w.error != NULL)
-		send_away(f, w.error);
-	else if (evbuffer_get_length(bufferevent_get_output(bev)) >= OUTPUT_HIGH)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) >= OUTPUT_HIGH)
 		/* He sends but does not read: stop reading until he does. */
 		bufferevent_disable(bev, EV_READ);
 }
 
 /*
- * Something other than data: end of input, an error, or a timeout.
- * BEV_EVENT_CONNECTED cannot happen (that is for bufferevent_socket_connect),
- * nor can EOF while writing (only a read sees EOF).  libevent has already
- * disabled the direction that failed or timed out.
+ * Something other than data: end of input, an error, or a timeout, with
+ * BEV_EVENT_READING or BEV_EVENT_WRITING saying which direction.
+ * BEV_EVENT_CONNECTED cannot happen (that is for bufferevent_socket_connect).
+ * libevent has already disabled the direction that failed or timed out.
  */
 static void watch_fisherman(struct bufferevent *bev, short what, void *arg)
 {
 	struct fisherman *f = arg;
 
+	(void)bev;
 	if (f->hung_up) {
 		/* He closed too, or reset, or was silent for LINGER_SECONDS. */
 		see_off(f, f->leaving);
-	} else if (what & BEV_EVENT_EOF) {
-		/* He half-closed: what follows the last LF is one final line. */
-		struct evbuffer *input = bufferevent_get_input(bev);
-		size_t len = evbuffer_get_length(input);
-		const char *catch = (const char *)evbuffer_pullup(input, -1);
-		struct weighing w = weigh_catch(&f->wh->market, &f->ledger,
-		                                catch, len, true);
-
-		f->heard_eof = true;
-		evbuffer_drain(input, w.used);
-		if (w.pay && !pay_tally(f))
-			return;
-		if (w.error != NULL)
-			send_away(f, w.error);
-		else
-			finish_up(f, WHY_EOF);
 	} else if (what & BEV_EVENT_ERROR) {
 		/* Reset, or the like: nobody is listening, close at once. */
 		see_off(f, WHY_RESET);
-	} else if (what & BEV_EVENT_READING) {
-		/* Read timeout: he sent nothing for -t seconds. */
-		send_away(f, WHY_IDLE);
-	} else {
+	} else if (what & BEV_EVENT_WRITING) {
 		/*
 		 * Write timeout: replies pending and nothing moved for -t
 		 * seconds (also a closing fisherman who never reads): an ERROR
-		 * line would not get through either.
+		 * line would not get through either.  Or, without TIMEOUT, EOF
+		 * while writing: libevent says so when a write returns 0, which
+		 * a write of pending bytes to a TCP socket does not do; if it
+		 * ever did, nobody would be reading.
 		 */
-		see_off(f, f->leaving != NULL ? f->leaving : WHY_IDLE);
+		if (what & BEV_EVENT_TIMEOUT)
+			see_off(f, f->leaving != NULL ? f->leaving : WHY_IDLE);
+		else
+			see_off(f, WHY_RESET);
+	} else if (what & BEV_EVENT_EOF) {
+		/* He half-closed: what follows the last LF is one final line. */
+		f->heard_eof = true;
+		if (weigh_bucket(f, true))
+			finish_up(f, WHY_EOF);
+	} else {
+		/* Read timeout: he sent nothing for -t seconds. */
+		send_away(f, WHY_IDLE);
 	}
 }
 
@@ -373,13 +468,51 @@ static void reply_sent(struct bufferevent *bev, void *arg)
 }
 
 /*
- * Append his running tally to the output.  False if he had to be seen off
- * (out of memory): the caller must not touch him again.
+ * Weigh every complete line in his bucket (at EOF, the last one too), pay
+ * once for the lot, and keep any partial line for next time.  False if he
+ * is gone (sent away, or seen off): the caller must not touch him again.
+ */
+static bool weigh_bucket(struct fisherman *f, bool at_eof)
+{
+	struct evbuffer *input = bufferevent_get_input(f->bev);
+	size_t len = evbuffer_get_length(input);
+	/*
+	 * The whole input as one block: never more than one read plus a
+	 * partial line (at most --max-line), since every complete line is
+	 * drained below.  Not evbuffer_readline(): it ends a line at any CR.
+	 * If the bytes span several chains, evbuffer_pullup() copies them into
+	 * one new chain, and that allocation can fail.  (With nothing buffered
+	 * it returns NULL too, with len 0: nothing to weigh.)
+	 */
+	const char *catch = (const char *)evbuffer_pullup(input, -1);
+	if (catch == NULL && len > 0) {
+		fprintf(stderr, "fishmarket: out of memory, closing %s\n",
+		        f->ledger.peer);
+		see_off(f, WHY_RESET);
+		return false;
+	}
+	struct weighing w = weigh_catch(&f->fm->market, &f->ledger, catch, len,
+	                                at_eof);
+
+	evbuffer_drain(input, w.used);
+	if (w.pay && !pay_tally(f))
+		return false;
+	if (w.error != NULL) {
+		send_away(f, w.error);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Append his running tally to the output, and only then book it as paid.
+ * False if he had to be seen off (out of memory): the caller must not
+ * touch him again.
  */
 static bool pay_tally(struct fisherman *f)
 {
 	char reply[TALLY_REPLY_MAX];
-	size_t n = pay_fisherman(&f->wh->market, &f->ledger, reply);
+	size_t n = tally_format(reply, f->ledger.tally);
 
 	if (bufferevent_write(f->bev, reply, n) < 0) {
 		fprintf(stderr, "fishmarket: out of memory, closing %s\n",
@@ -387,6 +520,7 @@ static bool pay_tally(struct fisherman *f)
 		see_off(f, WHY_RESET);
 		return false;
 	}
+	pay_fisherman(&f->fm->market, &f->ledger);
 	return true;
 }
 
@@ -435,11 +569,16 @@ static void hang_up(struct fisherman *f)
 		see_off(f, f->leaving);
 }
 
-/* He is gone: close the books, free the bufferevent (and the socket). */
+/*
+ * He is gone: close the books and free the bufferevent.  libevent deletes
+ * its events once the last callback holding it returns, and closes the
+ * socket (BEV_OPT_CLOSE_ON_FREE) when it finalizes it, later in this turn
+ * of the loop.
+ */
 static void see_off(struct fisherman *f, const char *why)
 {
-	struct warehouse *wh = f->wh;
-	struct market *m = &wh->market;
+	struct fishmonger *fm = f->fm;
+	struct market *m = &fm->market;
 	bool was_full = market_full(m);
 
 	ledger_close(m, &f->ledger, why);
@@ -447,51 +586,97 @@ static void see_off(struct fisherman *f, const char *why)
 	free(f);
 
 	if (was_full)
-		open_door(wh);
+		open_door(fm);
 	/* Closing time and the last one left: the loop may end. */
-	if (m->closing && m->open_count == 0)
-		event_base_loopexit(wh->base, NULL);
+	if (market_closed(m))
+		event_base_loopexit(fm->base, NULL);
 }
 
-static void see_everyone_off(struct warehouse *wh)
+static void see_everyone_off(struct fishmonger *fm)
 {
 	struct fisherman *f;
 
 	/* One already sent away keeps his reason in the -v log. */
-	while ((f = market_first(&wh->market)) != NULL)
+	while ((f = market_first(&fm->market)) != NULL)
 		see_off(f, f->leaving != NULL ? f->leaving : WHY_SHUTDOWN);
 }
 
 /*
- * SIGINT or SIGTERM.  The first: stop accepting, let the open connections
- * finish for up to -g seconds.  The second: leave at once, status 1.
+ * SIGINT or SIGTERM, on the main thread.  The first: every fishmonger
+ * closes, each in his own thread when he hears it.  The second: they all
+ * leave at once, status 1.  Only news crosses threads, down the pipes.
  */
 static void close_market(evutil_socket_t sig, short what, void *arg)
 {
 	struct warehouse *wh = arg;
-	struct market *m = &wh->market;
 
 	(void)sig;
 	(void)what;
-	if (m->closing) {
-		m->exit_status = 1;
-		/* loopbreak: at once, unlike loopexit, which ends the round. */
-		event_base_loopbreak(wh->base);
-		return;
-	}
-	m->closing = true;
-	shut_door(wh);
-	evtimer_del(wh->reopen);
+	crew_tell_all(&wh->crew, wh->signalled ? NEWS_QUIT : NEWS_CLOSE);
+	wh->signalled = true;
+}
 
-	if (m->open_count == 0) {
-		event_base_loopexit(wh->base, NULL);
+/* His notify pipe is readable: news from the main thread or the crew. */
+static void hear_news(evutil_socket_t fd, short what, void *arg)
+{
+	struct fishmonger *fm = arg;
+	struct market *m = &fm->market;
+	int news;
+
+	(void)what;
+	while ((news = crew_hear(fd)) >= 0) {
+		switch (news) {
+		case NEWS_CLOSE:
+			closing_time(fm);
+			break;
+		case NEWS_QUIT:
+			m->closing = true;
+			m->exit_status = 1;
+			/* loopbreak: at once, unlike loopexit, which ends the round. */
+			event_base_loopbreak(fm->base);
+			return;
+		case NEWS_DONE:
+			/* To the first one: another fishmonger has finished. */
+			m->others_working--;
+			if (!m->closing) {
+				/*
+				 * Before closing time: his loop failed.  Close
+				 * the market, status 1: his door would keep
+				 * taking its share of fishermen, unserved.
+				 */
+				m->exit_status = 1;
+				crew_tell_all(&fm->wh->crew, NEWS_CLOSE);
+			} else if (market_closed(m)) {
+				event_base_loopexit(fm->base, NULL);
+			}
+			break;
+		}
+	}
+}
+
+/*
+ * Closing time for one fishmonger: stop accepting, let his fishermen finish
+ * for up to -g seconds.
+ */
+static void closing_time(struct fishmonger *fm)
+{
+	struct market *m = &fm->market;
+
+	if (m->closing)
+		return;
+	m->closing = true;
+	shut_door(fm);
+	evtimer_del(fm->reopen);
+
+	if (market_closed(m)) {
+		event_base_loopexit(fm->base, NULL);
 	} else if (m->opts.grace == 0) {
-		see_everyone_off(wh);   /* the last see_off ends the loop */
+		see_everyone_off(fm);   /* the last see_off may end the loop */
 	} else {
 		struct timeval grace = { .tv_sec = (time_t)m->opts.grace };
-		if (evtimer_add(wh->grace, &grace) < 0) {
+		if (evtimer_add(fm->grace, &grace) < 0) {
 			fprintf(stderr, "fishmarket: cannot start the grace timer\n");
-			see_everyone_off(wh);
+			see_everyone_off(fm);
 		}
 	}
 }
@@ -499,11 +684,9 @@ static void close_market(evutil_socket_t sig, short what, void *arg)
 /* The grace period is over: whoever is still in is closed. */
 static void grace_over(evutil_socket_t fd, short what, void *arg)
 {
-	struct warehouse *wh = arg;
-
 	(void)fd;
 	(void)what;
-	see_everyone_off(wh);   /* the last see_off ends the loop */
+	see_everyone_off(arg);   /* the last see_off may end the loop */
 }
 
 /* The EMFILE back-off is over: try accepting again. */
@@ -519,23 +702,23 @@ static void reopen_door(evutil_socket_t fd, short what, void *arg)
  * EMFILE back-off is running (a one-shot timer is no longer pending once
  * its callback runs, so reopen_door gets through).
  */
-static void open_door(struct warehouse *wh)
+static void open_door(struct fishmonger *fm)
 {
-	struct market *m = &wh->market;
+	struct market *m = &fm->market;
 
-	if (m->closing || market_full(m) || evtimer_pending(wh->reopen, NULL))
+	if (m->closing || market_full(m) || evtimer_pending(fm->reopen, NULL))
 		return;
-	if (event_add(wh->door, NULL) < 0) {
+	if (event_add(fm->door, NULL) < 0) {
 		fprintf(stderr, "fishmarket: cannot watch the listening socket\n");
 		m->exit_status = 1;
-		event_base_loopbreak(wh->base);
+		event_base_loopbreak(fm->base);
 	}
 }
 
 /* Stop accepting: whoever connects now waits in the listen backlog. */
-static void shut_door(struct warehouse *wh)
+static void shut_door(struct fishmonger *fm)
 {
-	event_del(wh->door);
+	event_del(fm->door);
 }
 
 /*
@@ -543,12 +726,12 @@ static void shut_door(struct warehouse *wh)
  * in the backlog, so the listening socket stays readable: keep watching it
  * and the loop spins at 100% CPU.  Stop watching for a while instead.
  */
-static void pause_door(struct warehouse *wh)
+static void pause_door(struct fishmonger *fm)
 {
-	shut_door(wh);
-	if (evtimer_add(wh->reopen, &emfile_pause) < 0) {
+	shut_door(fm);
+	if (evtimer_add(fm->reopen, &emfile_pause) < 0) {
 		fprintf(stderr, "fishmarket: cannot start the back-off timer\n");
-		open_door(wh);
+		open_door(fm);
 	}
 }
 

@@ -14,6 +14,7 @@ Suite *prices_suite(void);
 Suite *books_suite(void);     /* tally and stats */
 Suite *options_suite(void);
 Suite *market_suite(void);
+Suite *crew_suite(void);
 
 /*
  * Capture what is written to a file descriptor (1 or 2) between

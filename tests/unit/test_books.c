@@ -117,6 +117,34 @@ START_TEST(money_many_max_tallies)
 }
 END_TEST
 
+/* Section 8: the books of several fishmongers, added up exactly. */
+START_TEST(money_add_money_carries)
+{
+	struct money a = { 0, 999999999999999999u };
+	struct money b = { 2, 1 };
+
+	money_add_money(&a, &b);
+	ck_assert_uint_eq(a.high, 3);
+	ck_assert_uint_eq(a.low, 0);
+	money_add_money(&a, &b);
+	ck_assert_uint_eq(a.high, 5);
+	ck_assert_uint_eq(a.low, 1);
+	/* The same as adding the dollars one by one. */
+	struct money one_by_one = { 0, 0 }, part = { 0, 0 }, sum = { 0, 0 };
+	for (int i = 0; i < 5; i++) {
+		money_add(&one_by_one, UINT64_MAX);
+		money_add(&part, UINT64_MAX);
+		if (i % 2 == 1) {
+			money_add_money(&sum, &part);
+			part = (struct money){ 0, 0 };
+		}
+	}
+	money_add_money(&sum, &part);
+	ck_assert_uint_eq(sum.high, one_by_one.high);
+	ck_assert_uint_eq(sum.low, one_by_one.low);
+}
+END_TEST
+
 START_TEST(summary_format)
 {
 	struct stats s;
@@ -210,6 +238,7 @@ Suite *books_suite(void)
 	tc = tcase_create("7 summary money");
 	tcase_add_test(tc, money_carry);
 	tcase_add_test(tc, money_many_max_tallies);
+	tcase_add_test(tc, money_add_money_carries);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("7 summary line");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "market.h"
@@ -177,6 +178,65 @@ START_TEST(read_partial_lines)
 	ck_assert_uint_eq(w.used, 15);
 	ck_assert(w.pay);
 	books_are(52, 2, 0);
+}
+END_TEST
+
+/*
+ * A line that arrives a byte at a time is searched for its LF once, not
+ * once per read: each call looks only at the bytes that are new since the
+ * last.  To prove it, the bytes already searched are made unreadable
+ * before the next call: reading them again would be a SIGSEGV, which Check
+ * reports as a failed test.
+ */
+START_TEST(read_scans_new_bytes_only)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *two = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct weighing w;
+
+	ck_assert(two != MAP_FAILED);
+	/* 100 bytes of a line at the end of the first page, then 5 more. */
+	char *catch = two + page - 100;
+	memset(catch, 'x', 105);
+	w = weigh_catch(&M, &L, catch, 100, false);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert_uint_eq(L.scanned, 100);
+	ck_assert_int_eq(mprotect(two, (size_t)page, PROT_NONE), 0);
+	w = weigh_catch(&M, &L, catch, 105, false);
+	ck_assert_uint_eq(w.used, 0);
+	ck_assert(!w.pay);
+	ck_assert_ptr_null(w.error);
+	ck_assert_uint_eq(L.scanned, 105);
+	/* The LF comes: only then is the whole line read, and weighed. */
+	ck_assert_int_eq(mprotect(two, (size_t)page, PROT_READ | PROT_WRITE), 0);
+	catch[105] = '\n';
+	w = weigh_catch(&M, &L, catch, 106, false);
+	ck_assert_uint_eq(w.used, 106);
+	ck_assert(w.pay);
+	ck_assert_uint_eq(L.scanned, 0);
+	books_are(0, 1, 1);
+	ck_assert_int_eq(munmap(two, (size_t)page * 2), 0);
+}
+END_TEST
+
+/* What follows a line's LF in the same read is searched from its start. */
+START_TEST(read_scan_resumes_after_lines)
+{
+	struct weighing w;
+
+	w = weigh("1 lb of cod\n2 lb", false);
+	ck_assert_uint_eq(w.used, 12);
+	ck_assert_uint_eq(L.scanned, 4);
+	w = weigh("2 lb of cod\n3 lb of cod\n4", false);
+	ck_assert_uint_eq(w.used, 24);
+	ck_assert_uint_eq(L.scanned, 1);
+	books_are(48, 3, 0);
+	/* At EOF the rest is a line of its own, and nothing is left. */
+	w = weigh("4 lb of cod", true);
+	ck_assert_uint_eq(w.used, 11);
+	ck_assert_uint_eq(L.scanned, 0);
+	books_are(80, 4, 0);
 }
 END_TEST
 
@@ -468,14 +528,23 @@ END_TEST
 
 /* --- 5 paying: the reply, and the books of what was paid ------------------ */
 
+/* The reply a variant queues, then books with pay_fisherman(). */
+static size_t reply_and_pay(struct ledger *l, char reply[TALLY_REPLY_MAX])
+{
+	size_t n = tally_format(reply, l->tally);
+
+	pay_fisherman(&M, l);
+	return n;
+}
+
 START_TEST(pay_reply)
 {
 	char reply[TALLY_REPLY_MAX];
 
-	ck_assert_uint_eq(pay_fisherman(&M, &L, reply), 3);
+	ck_assert_uint_eq(reply_and_pay(&L, reply), 3);
 	ck_assert(memcmp(reply, "0\r\n", 3) == 0);
 	weigh("3 pounds of cod\n", false);
-	ck_assert_uint_eq(pay_fisherman(&M, &L, reply), 4);
+	ck_assert_uint_eq(reply_and_pay(&L, reply), 4);
 	ck_assert(memcmp(reply, "24\r\n", 4) == 0);
 	ck_assert_uint_eq(L.paid, 24);
 	ck_assert_uint_eq(M.stats.paid.low, 24);
@@ -483,13 +552,31 @@ START_TEST(pay_reply)
 	/* Not yet paid: the books hold only what was written. */
 	ck_assert_uint_eq(L.paid, 24);
 	ck_assert_uint_eq(M.stats.paid.low, 24);
-	ck_assert_uint_eq(pay_fisherman(&M, &L, reply), 4);
+	ck_assert_uint_eq(reply_and_pay(&L, reply), 4);
 	ck_assert(memcmp(reply, "32\r\n", 4) == 0);
 	/* The last tally, not the sum of every reply (24 + 32). */
 	ck_assert_uint_eq(M.stats.paid.low, 32);
-	pay_fisherman(&M, &L, reply);
+	pay_fisherman(&M, &L);
 	ck_assert_uint_eq(M.stats.paid.low, 32);
 	ck_assert_uint_eq(M.stats.paid.high, 0);
+}
+END_TEST
+
+/*
+ * Formatting the reply books nothing: a tally that could not be queued
+ * (bufferevent_write() failed) was never written, so it is not in T.
+ */
+START_TEST(pay_only_when_booked)
+{
+	char reply[TALLY_REPLY_MAX];
+
+	weigh("3 pounds of cod\n", false);
+	ck_assert_uint_eq(tally_format(reply, L.tally), 4);
+	ck_assert_uint_eq(L.paid, 0);
+	ck_assert_uint_eq(M.stats.paid.low, 0);
+	pay_fisherman(&M, &L);
+	ck_assert_uint_eq(L.paid, 24);
+	ck_assert_uint_eq(M.stats.paid.low, 24);
 }
 END_TEST
 
@@ -501,9 +588,9 @@ START_TEST(pay_many_fishermen)
 	ledger_open(&M, &other, &other, NULL, 0);
 	L.tally = TALLY_MAX;
 	other.tally = TALLY_MAX;
-	ck_assert_uint_eq(pay_fisherman(&M, &L, reply), 21);
+	ck_assert_uint_eq(reply_and_pay(&L, reply), 21);
 	ck_assert(memcmp(reply, "9223372036854775807\r\n", 21) == 0);
-	pay_fisherman(&M, &other, reply);
+	pay_fisherman(&M, &other);
 	/* 2 * (2^63 - 1) = 18446744073709551614, past 10^18 */
 	ck_assert_uint_eq(M.stats.paid.high, 18);
 	ck_assert_uint_eq(M.stats.paid.low, 446744073709551614u);
@@ -613,12 +700,11 @@ START_TEST(open_verbose_log)
 	struct capture cap;
 	struct ledger a;
 	struct sockaddr_in sin = v4("127.0.0.1", 5000);
-	char reply[TALLY_REPLY_MAX];
 	const char *text;
 
 	ledger_open(&M, &a, NULL, (struct sockaddr *)&sin, sizeof sin);
 	weigh_catch(&M, &a, "3 lb of cod\nbad\n", 16, false);
-	pay_fisherman(&M, &a, reply);
+	pay_fisherman(&M, &a);
 	weigh_catch(&M, &a, "1 lb of cod\n", 12, false);   /* not paid */
 
 	/* Normal verbosity: nothing. */
@@ -628,7 +714,7 @@ START_TEST(open_verbose_log)
 
 	ledger_open(&M, &a, NULL, (struct sockaddr *)&sin, sizeof sin);
 	weigh_catch(&M, &a, "3 lb of cod\nbad\n", 16, false);
-	pay_fisherman(&M, &a, reply);
+	pay_fisherman(&M, &a);
 	weigh_catch(&M, &a, "1 lb of cod\n", 12, false);
 	M.opts.verbosity = VERBOSITY_VERBOSE;
 	capture_begin(&cap, 2);
@@ -644,27 +730,62 @@ END_TEST
 
 START_TEST(accept_errors)
 {
-	ck_assert_int_eq(accept_trouble(EAGAIN), ACCEPT_DONE);
-	ck_assert_int_eq(accept_trouble(EWOULDBLOCK), ACCEPT_DONE);
-	ck_assert_int_eq(accept_trouble(EMFILE), ACCEPT_PAUSE);
-	ck_assert_int_eq(accept_trouble(ENFILE), ACCEPT_PAUSE);
-	ck_assert_int_eq(accept_trouble(ENOBUFS), ACCEPT_PAUSE);
-	ck_assert_int_eq(accept_trouble(ENOMEM), ACCEPT_PAUSE);
-	ck_assert_int_eq(accept_trouble(EINTR), ACCEPT_AGAIN);
-	ck_assert_int_eq(accept_trouble(ECONNABORTED), ACCEPT_AGAIN);
-	ck_assert_int_eq(accept_trouble(EPROTO), ACCEPT_AGAIN);
-	ck_assert_int_eq(accept_trouble(EPERM), ACCEPT_AGAIN);
-	ck_assert_int_eq(accept_trouble(ENETDOWN), ACCEPT_AGAIN);
-	ck_assert_int_eq(accept_trouble(EHOSTUNREACH), ACCEPT_AGAIN);
-	/* A lasting error must not make the accept loop spin. */
-	ck_assert_int_eq(accept_trouble(EBADF), ACCEPT_PAUSE);
-	ck_assert_int_eq(accept_trouble(EINVAL), ACCEPT_PAUSE);
-	ck_assert_int_eq(accept_trouble(ENOTSOCK), ACCEPT_PAUSE);
+	static const struct { int err; enum accept_trouble what; } cases[] = {
+		{ EAGAIN, ACCEPT_DONE }, { EWOULDBLOCK, ACCEPT_DONE },
+		{ EMFILE, ACCEPT_PAUSE }, { ENFILE, ACCEPT_PAUSE },
+		{ ENOBUFS, ACCEPT_PAUSE }, { ENOMEM, ACCEPT_PAUSE },
+		{ EINTR, ACCEPT_AGAIN }, { ECONNABORTED, ACCEPT_AGAIN },
+		{ EPROTO, ACCEPT_AGAIN }, { EPERM, ACCEPT_AGAIN },
+		{ ENETDOWN, ACCEPT_AGAIN }, { EHOSTUNREACH, ACCEPT_AGAIN },
+		/* A lasting error must not make the accept loop spin. */
+		{ EBADF, ACCEPT_PAUSE }, { EINVAL, ACCEPT_PAUSE },
+		{ ENOTSOCK, ACCEPT_PAUSE },
+	};
+	struct capture cap;
+
+	capture_begin(&cap, 2);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		M.jammed = false;
+		ck_assert_int_eq(accept_trouble(&M, cases[i].err), cases[i].what);
+	}
+	capture_end(&cap);
 	/* 0.1 to 1 s (section 6). */
 	long usec = emfile_pause.tv_sec * 1000000L + emfile_pause.tv_usec;
 	ck_assert_int_ge(usec, 100000);
 	ck_assert_int_le(usec, 1000000);
 	ck_assert_int_lt(emfile_pause.tv_usec, 1000000);
+}
+END_TEST
+
+/*
+ * A pause is worth one line on stderr, once per jam: EMFILE that lasts a
+ * minute retries 240 times, and must not print 240 lines.  The next jam,
+ * after a fisherman got in, is news again.  Retriable errors (one
+ * fisherman's aborted connect) print nothing.
+ */
+START_TEST(accept_errors_said_once)
+{
+	struct capture cap;
+	struct ledger a;
+
+	capture_begin(&cap, 2);
+	ck_assert_int_eq(accept_trouble(&M, ECONNABORTED), ACCEPT_AGAIN);
+	ck_assert_int_eq(accept_trouble(&M, EAGAIN), ACCEPT_DONE);
+	ck_assert_str_eq(capture_end(&cap), "");
+
+	capture_begin(&cap, 2);
+	ck_assert_int_eq(accept_trouble(&M, EMFILE), ACCEPT_PAUSE);
+	ck_assert_int_eq(accept_trouble(&M, EMFILE), ACCEPT_PAUSE);
+	ck_assert_int_eq(accept_trouble(&M, ENFILE), ACCEPT_PAUSE);
+	ck_assert_str_eq(capture_end(&cap), "fishmarket: accept: Too many open "
+	                 "files; pausing for 250 ms\n");
+
+	ledger_open(&M, &a, NULL, NULL, 0);
+	capture_begin(&cap, 2);
+	ck_assert_int_eq(accept_trouble(&M, ENFILE), ACCEPT_PAUSE);
+	ck_assert_str_eq(capture_end(&cap), "fishmarket: accept: Too many open "
+	                 "files in system; pausing for 250 ms\n");
+	ledger_close(&M, &a, WHY_EOF);
 }
 END_TEST
 
@@ -704,6 +825,83 @@ START_TEST(listen_v4)
 	ck_assert_int_eq(announce_warehouse(&M, fd), 0);
 	ck_assert_str_eq(capture_end(&cap), want);
 	close(fd);
+}
+END_TEST
+
+/*
+ * SO_KEEPALIVE on every door, as evconnlistener_new_bind() sets it, so that
+ * all three variants' connections behave alike; Linux passes it on to the
+ * accepted socket.  SO_REUSEPORT only for a crew (section 8: -w 1 sets none).
+ */
+START_TEST(listen_socket_options)
+{
+	int fd, c, a, on;
+	socklen_t len = sizeof on;
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof sin;
+
+	use_address("127.0.0.1", 0);
+	M.opts.workers = 1;
+	fd = open_warehouse(&M);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &len), 0);
+	ck_assert_int_eq(on, 1);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &len), 0);
+	ck_assert_int_eq(on, 0);
+
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(c, (struct sockaddr *)&sin, slen), 0);
+	fcntl(fd, F_SETFL, 0);     /* a blocking accept: the connect is done */
+	a = accept(fd, NULL, NULL);
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_eq(getsockopt(a, SOL_SOCKET, SO_KEEPALIVE, &on, &len), 0);
+	ck_assert_int_eq(on, 1);
+	close(a);
+	close(c);
+	close(fd);
+
+	M.opts.workers = 2;
+	fd = open_warehouse(&M);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &len), 0);
+	ck_assert_int_eq(on, 1);
+	close(fd);
+}
+END_TEST
+
+/*
+ * A crew on port 0: the first door gets a port from the kernel, and
+ * market_pin_port() hands it to the next doors, which bind the same one
+ * (SO_REUSEPORT).  Without the pin each would get a port of its own.
+ */
+START_TEST(listen_crew_one_port)
+{
+	struct capture cap;
+	struct sockaddr_in a, b;
+	socklen_t len = sizeof a;
+	int fd1, fd2;
+
+	use_address("127.0.0.1", 0);
+	M.opts.workers = 2;
+	fd1 = open_warehouse(&M);
+	ck_assert_int_ge(fd1, 0);
+	ck_assert_int_eq(market_pin_port(&M, fd1), 0);
+	ck_assert_int_eq(getsockname(fd1, (struct sockaddr *)&a, &len), 0);
+	ck_assert_uint_eq(M.opts.port, ntohs(a.sin_port));
+	ck_assert_uint_eq(((struct sockaddr_in *)&M.opts.addr)->sin_port,
+	                  a.sin_port);
+	fd2 = open_warehouse(&M);
+	ck_assert_int_ge(fd2, 0);
+	len = sizeof b;
+	ck_assert_int_eq(getsockname(fd2, (struct sockaddr *)&b, &len), 0);
+	ck_assert_uint_eq(a.sin_port, b.sin_port);
+	close(fd2);
+	close(fd1);
+	capture_begin(&cap, 2);
+	ck_assert_int_eq(market_pin_port(&M, -1), -1);
+	ck_assert_str_eq(capture_end(&cap), "fishmarket: getsockname: Bad file "
+	                 "descriptor\n");
 }
 END_TEST
 
@@ -917,15 +1115,137 @@ START_TEST(exit_open)
 }
 END_TEST
 
+/*
+ * Section 8 at start-up: -w 0 becomes the online CPUs (at most 64), and a
+ * crew refuses a fixed port someone already listens on, as a server of one
+ * would (exit 1), although SO_REUSEPORT would let it bind.
+ */
+START_TEST(exit_workers)
+{
+	struct prepared p;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof sin;
+	char port[8], want[128];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int fd, one = 1;
+
+	p = prepare("-p", "0", "-w", "0", NULL);
+	ck_assert_int_eq(p.status, MARKET_OPEN);
+	ck_assert_uint_eq(M.opts.workers, cpus > 64 ? 64 : (unsigned)cpus);
+	market_free(&M);
+	p = prepare("-p", "0", "-w", "3", NULL);
+	ck_assert_int_eq(p.status, MARKET_OPEN);
+	ck_assert_uint_eq(M.opts.workers, 3);
+	market_free(&M);
+
+	/* Another crew's door: it listens with SO_REUSEPORT, as ours would. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	                            sizeof one), 0);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = 0;
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(port, sizeof port, "%u", (unsigned)ntohs(sin.sin_port));
+	p = prepare("-p", port, "-w", "2", NULL);
+	ck_assert_int_eq(p.status, 1);
+	snprintf(want, sizeof want, "fishmarket: cannot bind 127.0.0.1:%s: "
+	         "Address already in use\n", port);
+	ck_assert_str_eq(p.err, want);
+	ck_assert_ptr_null(M.prices);
+	close(fd);
+	/* Once it is gone, the port is free again. */
+	p = prepare("-p", port, "-w", "2", NULL);
+	ck_assert_int_eq(p.status, MARKET_OPEN);
+	market_free(&M);
+}
+END_TEST
+
+/* --- 8 the crew's books ----------------------------------------------------- */
+
+/*
+ * Each fishmonger gets a copy of the market with books of his own and his
+ * share of -c; the first one counts the others he waits for.
+ */
+START_TEST(crew_hire_books)
+{
+	struct market a, b;
+	struct ledger la, lb, lc;
+
+	M.opts.max_conns = 5;
+	market_hire(&a, &M, 0, 2);
+	market_hire(&b, &M, 1, 2);
+	ck_assert_uint_eq(a.opts.max_conns, 3);
+	ck_assert_uint_eq(b.opts.max_conns, 3);
+	ck_assert_ptr_eq(a.prices, M.prices);
+	ck_assert_uint_eq(a.others_working, 1);
+	ck_assert_uint_eq(b.others_working, 0);
+	ck_assert_ptr_null(market_first(&a));
+	ck_assert_uint_eq(a.stats.connections, 0);
+
+	ledger_open(&a, &la, &la, NULL, 0);
+	ledger_open(&b, &lb, &lb, NULL, 0);
+	ledger_open(&b, &lc, &lc, NULL, 0);
+	/* His own open list: the other's fishermen are not in it. */
+	ck_assert_ptr_eq(market_first(&a), &la);
+	ck_assert_uint_eq(a.open_count, 1);
+	ck_assert_uint_eq(b.open_count, 2);
+	la.tally = TALLY_MAX;
+	lb.tally = TALLY_MAX;
+	lc.tally = 7;
+	pay_fisherman(&a, &la);
+	pay_fisherman(&b, &lb);
+	pay_fisherman(&b, &lc);
+	b.stats.lines = 5;
+	b.stats.rejected = 2;
+	b.exit_status = 1;
+	ledger_close(&a, &la, WHY_EOF);
+	ledger_close(&b, &lb, WHY_EOF);
+	ledger_close(&b, &lc, WHY_EOF);
+
+	/* The summary counts every fishmonger (section 8). */
+	memset(&M.stats, 0, sizeof M.stats);
+	market_add_books(&M, &a);
+	market_add_books(&M, &b);
+	ck_assert_uint_eq(M.stats.connections, 3);
+	ck_assert_uint_eq(M.stats.lines, 5);
+	ck_assert_uint_eq(M.stats.rejected, 2);
+	/* 2 * (2^63 - 1) + 7 = 18446744073709551621 */
+	ck_assert_uint_eq(M.stats.paid.high, 18);
+	ck_assert_uint_eq(M.stats.paid.low, 446744073709551621u);
+	ck_assert_int_eq(M.exit_status, 1);
+}
+END_TEST
+
+/* Closing time is over: closing, nobody in, and no other still working. */
+START_TEST(crew_closed)
+{
+	struct market a;
+	struct ledger la;
+
+	market_hire(&a, &M, 0, 2);
+	ck_assert(!market_closed(&a));
+	a.closing = true;
+	ck_assert(!market_closed(&a));       /* the other one works */
+	a.others_working = 0;
+	ck_assert(market_closed(&a));
+	ledger_open(&a, &la, &la, NULL, 0);
+	ck_assert(!market_closed(&a));       /* a fisherman is still in */
+	ledger_close(&a, &la, WHY_EOF);
+	ck_assert(market_closed(&a));
+}
+END_TEST
+
 /* --- 7 summary and version lines ------------------------------------------- */
 
 START_TEST(summary_line)
 {
 	struct capture cap;
-	char reply[TALLY_REPLY_MAX];
 
 	weigh("3 lb of cod\nbad\n\n", false);
-	pay_fisherman(&M, &L, reply);
+	pay_fisherman(&M, &L);
 	capture_begin(&cap, 2);
 	market_summary(&M);
 	ck_assert_str_eq(capture_end(&cap), "served 1 connections, 2 lines "
@@ -977,6 +1297,8 @@ Suite *market_suite(void)
 
 	tc = with_fixture("5 one reply per read", setup_default);
 	tcase_add_test(tc, read_partial_lines);
+	tcase_add_test(tc, read_scans_new_bytes_only);
+	tcase_add_test(tc, read_scan_resumes_after_lines);
 	suite_add_tcase(s, tc);
 
 	tc = with_fixture("5 end of input", setup_default);
@@ -1008,6 +1330,7 @@ Suite *market_suite(void)
 
 	tc = with_fixture("5 paying", setup_default);
 	tcase_add_test(tc, pay_reply);
+	tcase_add_test(tc, pay_only_when_booked);
 	tcase_add_test(tc, pay_many_fishermen);
 	suite_add_tcase(s, tc);
 
@@ -1021,12 +1344,15 @@ Suite *market_suite(void)
 	tcase_add_test(tc, open_verbose_log);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("6 accept trouble");
+	tc = with_fixture("6 accept trouble", setup_default);
 	tcase_add_test(tc, accept_errors);
+	tcase_add_test(tc, accept_errors_said_once);
 	suite_add_tcase(s, tc);
 
 	tc = with_fixture("6 listening socket", setup_default);
 	tcase_add_test(tc, listen_v4);
+	tcase_add_test(tc, listen_socket_options);
+	tcase_add_test(tc, listen_crew_one_port);
 	tcase_add_test(tc, listen_v6);
 	tcase_add_test(tc, listen_in_use);
 	tcase_add_test(tc, listen_not_ours);
@@ -1039,6 +1365,15 @@ Suite *market_suite(void)
 	tcase_add_test(tc, exit_version);
 	tcase_add_test(tc, exit_price_file);
 	tcase_add_test(tc, exit_open);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("8 workers at start-up", setup_default);
+	tcase_add_test(tc, exit_workers);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("8 the crew's books", setup_default);
+	tcase_add_test(tc, crew_hire_books);
+	tcase_add_test(tc, crew_closed);
 	suite_add_tcase(s, tc);
 
 	tc = with_fixture("7 summary and version lines", setup_default);

@@ -71,6 +71,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(o.idle_timeout, 60);
 	ck_assert_uint_eq(o.max_conns, 10000);
 	ck_assert_uint_eq(o.grace, 5);
+	ck_assert_uint_eq(o.workers, 1);
 	ck_assert_ptr_null(o.prices_path);
 	ck_assert_int_eq(o.verbosity, VERBOSITY_NORMAL);
 	ck_assert_int_eq(o.addr.ss_family, AF_INET);
@@ -196,6 +197,30 @@ START_TEST(max_conns)
 	ck_assert_uint_eq(o.max_conns, 51);
 	fails("invalid max-conns '-5' (1 to 1000000)", "-c", "-5");
 	fails("invalid max-conns '' (1 to 1000000)", "-c", "");
+}
+END_TEST
+
+/*
+ * Section 8: -w 0 to 64, 0 meaning one per CPU (market_prepare resolves it:
+ * the parser stays pure).  65 is an unusable value, exit 2 like any other.
+ */
+START_TEST(workers)
+{
+	ok("-w", "0");
+	ck_assert_uint_eq(o.workers, 0);
+	ok("-w", "1");
+	ck_assert_uint_eq(o.workers, 1);
+	ok("-w64");
+	ck_assert_uint_eq(o.workers, 64);
+	fails("invalid workers '65' (0 to 64)", "-w", "65");
+	ok("--workers=2");
+	ck_assert_uint_eq(o.workers, 2);
+	ok("--workers", "3");
+	ck_assert_uint_eq(o.workers, 3);
+	fails("invalid workers '-1' (0 to 64)", "-w", "-1");
+	fails("invalid workers '' (0 to 64)", "--workers=");
+	fails("invalid workers '2x' (0 to 64)", "-w", "2x");
+	fails("option '-w' needs a value", "-w");
 }
 END_TEST
 
@@ -418,12 +443,13 @@ START_TEST(usage_text)
 	              "[-m BYTES] [-t SECONDS]\n"), "%s", text);
 	/* Continuation lines line up under the first option. */
 	ck_assert_ptr_nonnull(strstr(text, "\n                         [-c CONNS] "
-	                             "[--prices FILE] [-g SECONDS] [-v] [-q]\n"));
-	ck_assert_ptr_nonnull(strstr(text, "\n                         [-h] "
-	                             "[--version]\n"));
+	                             "[-w WORKERS] [--prices FILE]\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\n                         [-g SECONDS] "
+	                             "[-v] [-q] [-h] [--version]\n"));
 	static const char *const lines[] = {
 		"-b, --bind ADDR", "-p, --port PORT", "-m, --max-line BYTES",
 		"-t, --idle-timeout SECONDS", "-c, --max-conns CONNS",
+		"-w, --workers WORKERS", "0 = one per CPU (default 1)",
 		"--prices FILE", "-g, --grace SECONDS", "-v, --verbose",
 		"-q, --quiet", "-h, --help", "--version",
 		"(default 127.0.0.1)", "(default 8080)", "1 to 1048576 (default 1024)",
@@ -517,6 +543,10 @@ Suite *options_suite(void)
 	tcase_add_test(tc, idle_timeout);
 	tcase_add_test(tc, max_conns);
 	tcase_add_test(tc, grace);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("8 workers");
+	tcase_add_test(tc, workers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("7 prices");
