@@ -9,7 +9,8 @@
  *
  * Fred's catch (5 haddock, 3 trout, 4 bream: $86 on the contract's price
  * list) arrives in one write, then split in two at two places, as TCP may
- * split it.  After each part the loop runs until the read callback has
+ * split it, then in one write whose last line has no line end (the
+ * contract weighs it at end of input; a line reader never returns it).  After each part the loop runs until the read callback has
  * seen it.  Then the fisherman half-closes, the fishmonger frees on EOF,
  * and every byte the fisherman received is printed.  Last, the size of one
  * read: 144 lines of the largest count the contract allows, in one write.
@@ -156,6 +157,8 @@ int main(void)
 		"5 pounds of haddock\r\n", "3 pounds of trout\r\n4 pounds of bream\r\n" };
 	static const char *const in_line[] = {
 		"5 pounds of hadd", "ock\r\n3 pounds of trout\r\n4 pounds of bream\r\n" };
+	static const char *const no_end[] = {
+		"5 pounds of haddock\r\n3 pounds of trout\r\n4 pounds of bream" };
 	static const struct {
 		const char *how;
 		const char *const *parts;
@@ -164,6 +167,7 @@ int main(void)
 		{ "in one write", whole, 1 },
 		{ "split after the first line", after_line, 2 },
 		{ "split inside the first line", in_line, 2 },
+		{ "no CRLF after the last line", no_end, 1 },
 	};
 	static char big[144 * 24 + 1];
 	const char *big_parts[1] = { big };
@@ -173,8 +177,9 @@ int main(void)
 
 	if (base == NULL)
 		die("event_base_new");
-	printf("tally-per-read: Fred's catch is worth $86; a read callback that sums "
-	       "only its own read and replies with bare digits sends him:\n");
+	printf("tally-per-read: Fred's catch is worth $86; a fishmonger who sums each "
+	       "read on its own, replies with bare digits and frees at end of input "
+	       "sends him:\n");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int reads = visit(base, cases[i].parts, cases[i].nparts, got, sizeof got, &s);
 		snprintf(quoted, sizeof quoted, "\"%s\"", got);
