@@ -8,7 +8,6 @@
  * backlog, the listening socket stays readable, and the persistent event
  * calls back at once, again and again: count the calls in 0.2 s.
  */
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -36,31 +35,17 @@ static void greet_once(evutil_socket_t door, short what, void *arg)
 	kept[accepted_count++] = fd;     /* kept open: descriptors run out */
 }
 
-static void time_up(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	event_base_loopbreak(arg);
-}
-
 int main(void)
 {
-	struct sockaddr_in sin = loopback();
-	socklen_t sl = sizeof sin;
-	struct timeval fifth = { 0, 200000 };
+	struct sockaddr_in sin;
 	int clients[FISHERMEN];
-	struct rlimit rl;
 	struct event_base *base = event_base_new();
 	struct event *door_ev;
 	int door;
 
 	if (base == NULL)
 		die("event_base_new");
-	door = socket(AF_INET, SOCK_STREAM, 0);
-	if (door < 0 || bind(door, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-	    listen(door, FISHERMEN) < 0 ||
-	    getsockname(door, (struct sockaddr *)&sin, &sl) < 0)
-		die("listen");
+	door = listen_loopback(FISHERMEN, &sin);
 	if (evutil_make_socket_nonblocking(door) < 0)
 		die("evutil_make_socket_nonblocking");
 	door_ev = event_new(base, door, EV_READ | EV_PERSIST, greet_once, NULL);
@@ -68,20 +53,9 @@ int main(void)
 		die("event_new");
 	if (event_add(door_ev, NULL) < 0)
 		die("event_add");
-	for (int i = 0; i < FISHERMEN; i++) {
-		clients[i] = socket(AF_INET, SOCK_STREAM, 0);
-		if (clients[i] < 0 || connect(clients[i], (struct sockaddr *)&sin, sizeof sin) < 0)
-			die("connect");
-	}
-	/* Room for two more descriptors than the highest one open now. */
-	rl.rlim_cur = (rlim_t)clients[FISHERMEN - 1] + 3;
-	rl.rlim_max = rl.rlim_cur;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		die("setrlimit");
-	if (event_base_once(base, -1, EV_TIMEOUT, time_up, base, &fifth) < 0)
-		die("event_base_once");
-	if (event_base_dispatch(base) < 0)
-		die("event_base_dispatch");
+	connect_crowd(&sin, clients, FISHERMEN);
+	leave_room_for(clients[FISHERMEN - 1], 2);
+	run_for_a_fifth(base);
 	printf("accept-emfile-persist: %ld of %d fishermen accepted, then the EV_PERSIST "
 	       "accept event called back %ld times in 0.2 s, accept() failing each time "
 	       "(%ld of them EMFILE)%s\n", accepted_count, FISHERMEN, failures, emfile,

@@ -47,26 +47,17 @@ static void greet_all(evutil_socket_t door, short what, void *arg)
 /* Loop turns until FISHERMEN waiting connections are all accepted. */
 static int turns(event_callback_fn greet)
 {
-	struct sockaddr_in sin = loopback();
-	socklen_t sl = sizeof sin;
+	struct sockaddr_in sin;
 	int clients[FISHERMEN], n = 0;
 	struct event_base *base = event_base_new();
 	struct event *ev;
-	int door = socket(AF_INET, SOCK_STREAM, 0);
+	int door = listen_loopback(SOMAXCONN, &sin);
 
 	if (base == NULL)
 		die("event_base_new");
-	if (door < 0 || bind(door, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-	    listen(door, SOMAXCONN) < 0 ||
-	    getsockname(door, (struct sockaddr *)&sin, &sl) < 0)
-		die("listen");
 	if (evutil_make_socket_nonblocking(door) < 0)
 		die("evutil_make_socket_nonblocking");
-	for (int i = 0; i < FISHERMEN; i++) {
-		clients[i] = socket(AF_INET, SOCK_STREAM, 0);
-		if (clients[i] < 0 || connect(clients[i], (struct sockaddr *)&sin, sizeof sin) < 0)
-			die("connect");
-	}
+	connect_crowd(&sin, clients, FISHERMEN);
 	ev = event_new(base, door, EV_READ | EV_PERSIST, greet, NULL);
 	if (ev == NULL)
 		die("event_new");

@@ -31,16 +31,11 @@ static double now(void)
  */
 static int burst(int backlog, int *syn_sent)
 {
-	struct sockaddr_in sin = loopback();
-	socklen_t sl = sizeof sin;
+	struct sockaddr_in sin;
 	struct pollfd p[BURST];
-	int door = socket(AF_INET, SOCK_STREAM, 0), done = 0;
+	int door = listen_loopback(backlog, &sin), done = 0;
 	double deadline;
 
-	if (door < 0 || bind(door, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-	    listen(door, backlog) < 0 ||
-	    getsockname(door, (struct sockaddr *)&sin, &sl) < 0)
-		die("listen");
 	for (int i = 0; i < BURST; i++) {
 		p[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		p[i].events = POLLOUT;

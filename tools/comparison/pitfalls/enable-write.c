@@ -30,19 +30,13 @@ static void wrote(struct bufferevent *bev, void *arg)
 /* Events added after the enable, and write callbacks in one loop turn. */
 static void try(short what, int *added, int *calls)
 {
-	int sv[2];
+	int peer;
 	struct event_base *base = event_base_new();
 	struct bufferevent *bev;
 
 	if (base == NULL)
 		die("event_base_new");
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		die("socketpair");
-	if (evutil_make_socket_nonblocking(sv[0]) < 0)
-		die("evutil_make_socket_nonblocking");
-	bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		die("bufferevent_socket_new");
+	bev = socketpair_bufferevent(base, &peer);
 	bufferevent_setcb(bev, NULL, wrote, NULL, NULL);
 	if (bufferevent_enable(bev, what) < 0)
 		die("bufferevent_enable");
@@ -52,7 +46,7 @@ static void try(short what, int *added, int *calls)
 		die("event_base_loop");
 	*calls = write_calls;
 	bufferevent_free(bev);
-	close(sv[1]);
+	close(peer);
 	event_base_free(base);
 }
 

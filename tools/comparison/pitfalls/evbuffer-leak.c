@@ -81,7 +81,7 @@ static void buy(struct bufferevent *bev, void *arg)
 /* CALLBACKS reads through one bufferevent; returns the growth in live blocks. */
 static long run(bufferevent_data_cb readcb, long long *grew_bytes)
 {
-	int sv[2];
+	int peer;
 	long blocks;
 	long long bytes;
 	struct event_base *base = event_base_new();
@@ -89,20 +89,14 @@ static long run(bufferevent_data_cb readcb, long long *grew_bytes)
 
 	if (base == NULL)
 		die("event_base_new");
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		die("socketpair");
-	if (evutil_make_socket_nonblocking(sv[0]) < 0)
-		die("evutil_make_socket_nonblocking");
-	bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		die("bufferevent_socket_new");
+	bev = socketpair_bufferevent(base, &peer);
 	bufferevent_setcb(bev, readcb, NULL, NULL, NULL);
 	if (bufferevent_enable(bev, EV_READ) < 0)
 		die("bufferevent_enable");
 
 	/* One warm-up read, so that buffers libevent keeps are counted before. */
 	reads = 0;
-	if (write(sv[1], "1 pound of cod\r\n", 16) != 16)
+	if (write(peer, "1 pound of cod\r\n", 16) != 16)
 		die("write");
 	while (reads < 1)
 		if (event_base_loop(base, EVLOOP_ONCE) < 0)
@@ -110,7 +104,7 @@ static long run(bufferevent_data_cb readcb, long long *grew_bytes)
 	blocks = live_blocks;
 	bytes = live_bytes;
 	for (int i = 0; i < CALLBACKS; i++) {
-		if (write(sv[1], "1 pound of cod\r\n", 16) != 16)
+		if (write(peer, "1 pound of cod\r\n", 16) != 16)
 			die("write");
 		while (reads < i + 2)
 			if (event_base_loop(base, EVLOOP_ONCE) < 0)
@@ -123,7 +117,7 @@ static long run(bufferevent_data_cb readcb, long long *grew_bytes)
 			evbuffer_free(forgotten[i]);
 	memset(forgotten, 0, sizeof forgotten);
 	bufferevent_free(bev);
-	close(sv[1]);
+	close(peer);
 	event_base_free(base);
 	return blocks;
 }

@@ -40,28 +40,23 @@ static void buy_lines(struct bufferevent *bev, void *arg)
 int main(void)
 {
 	static char chunk[65536];
-	int sv[2];
+	int peer;
 	size_t sent = 0;
 	struct event_base *base = event_base_new();
 	struct bufferevent *bev;
 
 	if (base == NULL)
 		die("event_base_new");
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		die("socketpair");
-	if (evutil_make_socket_nonblocking(sv[0]) < 0 ||
-	    evutil_make_socket_nonblocking(sv[1]) < 0)
+	bev = socketpair_bufferevent(base, &peer);
+	if (evutil_make_socket_nonblocking(peer) < 0)
 		die("evutil_make_socket_nonblocking");
-	bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		die("bufferevent_socket_new");
 	bufferevent_setcb(bev, buy_lines, NULL, NULL, NULL);
 	if (bufferevent_enable(bev, EV_READ) < 0)
 		die("bufferevent_enable");
 	memset(chunk, 'x', sizeof chunk);
 	while (sent < SENT) {
 		size_t want = SENT - sent < sizeof chunk ? SENT - sent : sizeof chunk;
-		ssize_t n = write(sv[1], chunk, want);
+		ssize_t n = write(peer, chunk, want);
 
 		if (n < 0 && errno != EAGAIN)
 			die("write");
@@ -78,7 +73,7 @@ int main(void)
 	       SENT >> 20, evbuffer_get_length(bufferevent_get_input(bev)), calls,
 	       searched >> 20);
 	bufferevent_free(bev);
-	close(sv[1]);
+	close(peer);
 	event_base_free(base);
 	return 0;
 }
