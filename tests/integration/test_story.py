@@ -103,12 +103,17 @@ def test_slow_fisherman_holds_up_nobody(variant, market):
     assert server.summary() == (3, 6, 0, sum(WORTH.values()))
 
 
+def tool(server, *args):
+    """tools/fishermen.py against this server; the finished process."""
+    return subprocess.run(
+        [sys.executable, str(TOOLS / "fishermen.py"), "--host", server.host,
+         "--port", str(server.port), *args],
+        capture_output=True, text=True, timeout=60)
+
+
 def test_fishermen_tool_checks_payments(variant, market):
     server = market()
-    run = subprocess.run(
-        [sys.executable, str(TOOLS / "fishermen.py"), "--port", str(server.port),
-         "--extra", "25", "--seed", "1", "--quiet"],
-        capture_output=True, text=True, timeout=60)
+    run = tool(server, "--extra", "25", "--seed", "1", "--quiet")
     assert run.returncode == 0, run.stdout + run.stderr
     assert server.stop() == 0
     assert server.summary()[0] == 3 + 25
@@ -118,10 +123,7 @@ def test_fishermen_tool_like_the_original(variant, market):
     # One recv(32) each and the article's unloading pause (tiny here): with
     # seed 3 at least one of them pauses, and everyone is still paid right.
     server = market()
-    run = subprocess.run(
-        [sys.executable, str(TOOLS / "fishermen.py"), "--port", str(server.port),
-         "--one-recv", "--unload-delay", "0.05", "--seed", "3"],
-        capture_output=True, text=True, timeout=60)
+    run = tool(server, "--one-recv", "--unload-delay", "0.05", "--seed", "3")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "stops to take a call" in run.stdout
     for name, v in WORTH.items():
@@ -138,9 +140,7 @@ def test_fishermen_tool_notices_wrong_payment(variant, market, tmp_path):
     prices.write_text("trout 6\nsalmon 12\ncod 8\ntuna 15\nsardine 3\nbream 5\n"
                       "mackerel 4\nhalibut 14\nhaddock 9\nplaice 6\n")
     server = market("--prices", str(prices))
-    run = subprocess.run(
-        [sys.executable, str(TOOLS / "fishermen.py"), "--port", str(server.port)],
-        capture_output=True, text=True, timeout=60)
+    run = tool(server)
     assert run.returncode == 1
     assert "fred was not paid right" in run.stdout
     assert "karen was not paid right" in run.stdout
