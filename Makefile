@@ -3,6 +3,7 @@
 #   make all-variants   build/fishmarket-{v1-style,v2-raw,v2-listener}
 #   make check          Check unit tests, then the pytest suite on all three
 #   make demo           the original article's fishermen, against each variant
+#                       (DEMO_ARGS=--unload-delay=2: their random pauses too)
 #   make clean          rm -rf build
 #
 # Warning flags live in WARN, apart from your CFLAGS: `make CFLAGS=-O0` keeps
@@ -125,8 +126,9 @@ check-integration: $(SERVERS)
 	$(NEED_PYTEST)
 	FISH_BIN_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
 
+DEMO_ARGS ?=
 demo: $(SERVERS)
-	@$(PYTHON3_ANY) tools/demo.py --bin-dir $(BUILD)
+	@$(PYTHON3_ANY) tools/demo.py --bin-dir $(BUILD) $(DEMO_ARGS)
 
 PYTHON3_ANY ?= $(or $(PYTHON),python3)
 

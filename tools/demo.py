@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """
-demo.py - the article's story, told three times at once.
+demo.py - the original article's fishermen sell to three fishmongers at once.
 
-Starts each fishmarket variant on a free port, sends Fred, Bob and Karen
-(tools/fishermen.py) to each, shows who was paid what in a table
-(fisherman x variant), then closes every market with SIGTERM and shows its
-summary line.  Exit status 0 only if every payment matches the price list,
-every server exits 0 and every summary line adds up.
+Starts each fishmarket variant on a free port, sends the article's three
+fishermen (tools/fishermen.py: fred, bob and karen, with the article's
+catches) to each, shows who was paid what next to what the contract's price
+list makes each catch worth, then closes every market with SIGTERM and shows
+its summary line.  Exit status 0 only if every fisherman was paid exactly
+what the catch is worth, every server exits 0 and every summary line adds up.
 
-    tools/demo.py [--bin-dir build]
+    tools/demo.py [--bin-dir build] [--unload-delay MAX] [--seed S]
 
-Standard library only; any Python 3.
+--unload-delay gives each fisherman even odds of a pause of up to MAX
+seconds before unloading, as the article's client does (up to 15 s there);
+the default, 0, keeps the demo quick.  Standard library only; any Python 3.
 """
 
 import argparse
@@ -77,19 +80,32 @@ def stop(proc, err):
     return rc, (lines[-1] if lines else "")
 
 
+def priced(catch):
+    """'5 haddock x $9 + ... = $86': the sum, from the price list."""
+    return " + ".join("%d %s x $%d" % (p, f, fishermen.PRICES.get(f, 0))
+                      for p, f in catch) + " = $%d" % fishermen.worth(catch)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin-dir", default="build")
+    ap.add_argument("--unload-delay", type=float, default=0.0, metavar="MAX",
+                    help="even odds of a pause of up to MAX seconds before "
+                         "unloading (default 0)")
+    ap.add_argument("--seed", type=int, default=None, help="seed for the pauses")
     args = ap.parse_args()
+    if not 0 <= args.unload_delay <= 60:
+        ap.error("--unload-delay must be 0 to 60")
 
     print("The fish market opens, three times over: one fishmonger per "
           "libevent API generation.\n")
-    print("On the wall, the price list (dollars per pound):")
+    print("On the wall, the contract's price list (dollars per pound):")
     print("  " + ", ".join("%s %d" % kv for kv in sorted(fishermen.PRICES.items())))
-    print("\nThe fishermen and their catch:")
-    for name, when, catch in fishermen.FISHERMEN:
-        print("  %-6s walks in after %.1f s with %s  (worth $%d)" %
-              (name, when, "; ".join(catch), fishermen.expected(catch)))
+    print("\nThe original article's fishermen, and what their catch is worth:")
+    for name, catch in fishermen.FISHERMEN:
+        print("  %-6s %s" % (name, priced(catch)))
+    print("Each drops the whole catch in one write, one CRLF-ended line per "
+          "fish, e.g. %r." % fishermen.line(*fishermen.FISHERMEN[1][1][0]))
     print()
 
     servers, failures = {}, []
@@ -112,7 +128,8 @@ def main():
                 with lock:
                     print("  [%s] %s" % (v, msg), flush=True)
             _, _, host, port = servers[v]
-            results[v] = fishermen.run(host, port, delay=True, say=say)
+            results[v] = fishermen.run(host, port, unload_delay=args.unload_delay,
+                                       seed=args.seed, say=say)
 
         threads = [threading.Thread(target=tell, args=(v,)) for v in servers]
         for t in threads:
@@ -122,13 +139,10 @@ def main():
     finally:
         summaries = {v: stop(proc, err) for v, (proc, err, _, _) in servers.items()}
 
-    names = [f[0] for f in fishermen.FISHERMEN]
     print("\nWho was paid what:\n")
-    head = "  %-8s %10s" % ("", "price list") + "".join(" %12s" % v for v in VARIANTS)
-    print(head)
-    for name in names:
-        row = "  %-8s %10s" % (name, "$%d" % fishermen.expected(
-            next(f[2] for f in fishermen.FISHERMEN if f[0] == name)))
+    print("  %-8s %10s" % ("", "worth") + "".join(" %12s" % v for v in VARIANTS))
+    for name, catch in fishermen.FISHERMEN:
+        row = "  %-8s %10s" % (name, "$%d" % fishermen.worth(catch))
         for v in VARIANTS:
             r = results.get(v, {}).get(name)
             if r is None:
@@ -136,33 +150,34 @@ def main():
                 if v in servers:
                     failures.append("%s: %s never came back" % (v, name))
             else:
-                want, paid, _, problem = r
-                cell = ("$%d" % paid if paid is not None else "?") + ("" if not problem else " !")
-                if problem:
-                    failures.append("%s: %s: %s" % (v, name, problem))
+                cell = ("$%d" % r.paid if r.paid is not None else "?") + (" !" if r.problem else "")
+                if r.problem:
+                    failures.append("%s: %s: %s" % (v, name, r.problem))
             row += " %12s" % cell
         print(row)
 
-    total = sum(fishermen.expected(f[2]) for f in fishermen.FISHERMEN)
-    nlines = sum(len(f[2]) for f in fishermen.FISHERMEN)
+    total = sum(fishermen.worth(c) for _, c in fishermen.FISHERMEN)
+    nlines = sum(len(c) for _, c in fishermen.FISHERMEN)
     want = "served %d connections, %d lines (0 rejected), paid $%d" % (
-        len(names), nlines, total)
+        len(fishermen.FISHERMEN), nlines, total)
     print("\nClosing time (SIGTERM); each fishmonger's books:\n")
     for v in VARIANTS:
         if v not in summaries:
             continue
-        rc, line = summaries[v]
-        ok = rc == 0 and line == want
-        print("  %-12s exit %s  %s%s" % (v, rc, line, "" if ok else "   (expected: %s)" % want))
+        rc, last = summaries[v]
+        ok = rc == 0 and last == want
+        print("  %-12s exit %s  %s%s" % (v, rc, last, "" if ok else "   (expected: %s)" % want))
         if not ok:
-            failures.append("%s: exit %s, summary %r" % (v, rc, line))
+            failures.append("%s: exit %s, summary %r" % (v, rc, last))
 
     if failures:
         print("\nSomething is fishy:", file=sys.stderr)
         for f in failures:
             print("  " + f, file=sys.stderr)
         return 1
-    print("\nEvery fisherman was paid right by all three fishmongers.")
+    print("\nEvery fisherman was paid exactly what the price list makes each catch "
+          "worth (%s), by all three fishmongers." %
+          ", ".join("%s $%d" % (n, fishermen.worth(c)) for n, c in fishermen.FISHERMEN))
     return 0
 
 

@@ -13,10 +13,11 @@ The server runs as
              fishmarket-VARIANT -p 0 -t 1 -g 3 -v
 
 and serves, in this order:
-  1. at once, from threads: good fishermen (the article's catch, CRLF lines,
-     a final line without LF), one with malformed lines of every kind, one
-     with an overlong line (-m 1024 exceeded: ERROR line too long), one big
-     batch (~100 KB in one write, read concurrently), two that reset
+  1. at once, from threads: good fishermen (Fred's catch from the article,
+     with LF and with CRLF lines; a final line without LF), one with
+     malformed lines of every kind, one with an overlong line (-m 1024
+     exceeded: ERROR line too long), one big batch (~100 KB in one write,
+     read concurrently), two that reset
      (SO_LINGER 0 close: an RST), one after being paid and one at once;
   2. one that goes silent with a partial line: ERROR idle timeout after -t 1;
   3. one mid-batch, still dribbling a line, when SIGTERM comes: the grace
@@ -298,10 +299,11 @@ def run_variant(variant, bin_dir, log_dir, valgrind):
     clients = []
     try:
         addr = read_listening(proc, STARTUP_TIMEOUT, Failure)
-        article = b"3 pounds of cod\n2 pounds of tuna\n1 lb of salmon\n"
+        # Fred's catch in the original article (its client ends lines with CRLF).
+        article = b"5 pounds of haddock\n3 pounds of trout\n4 pounds of bream\n"
         mix = [
-            ("article", good, article, 66),
-            ("article-crlf", good, article.replace(b"\n", b"\r\n"), 66),
+            ("article", good, article, 86),
+            ("article-crlf", good, article.replace(b"\n", b"\r\n"), 86),
             ("final-line", good, b"2 LBS OF Halibut\n1 lb of plaice", 34),
             ("blank-lines", good, b"\n \r\n\t\n", 0),
             ("malformed", good,

@@ -17,7 +17,7 @@
 int main(void)
 {
 	static char reply[REPLY];
-	int sv[2];
+	int peer;
 	size_t got = 0;
 	ssize_t n;
 	char buf[65536];
@@ -26,13 +26,7 @@ int main(void)
 
 	if (base == NULL)
 		die("event_base_new");
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		die("socketpair");
-	if (evutil_make_socket_nonblocking(sv[0]) < 0)
-		die("evutil_make_socket_nonblocking");
-	bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		die("bufferevent_socket_new");
+	bev = socketpair_bufferevent(base, &peer);
 	memset(reply, '7', sizeof reply);
 	if (bufferevent_write(bev, reply, sizeof reply) < 0)
 		die("bufferevent_write");
@@ -46,15 +40,15 @@ int main(void)
 	/* libevent 2.1 finishes freeing (and closes) from the loop: one turn. */
 	if (event_base_loop(base, EVLOOP_NONBLOCK) < 0)
 		die("event_base_loop");
-	if (evutil_make_socket_nonblocking(sv[1]) < 0)
+	if (evutil_make_socket_nonblocking(peer) < 0)
 		die("evutil_make_socket_nonblocking");
-	while ((n = read(sv[1], buf, sizeof buf)) > 0)
+	while ((n = read(peer, buf, sizeof buf)) > 0)
 		got += (size_t)n;
 	if (n < 0 && errno != EAGAIN)
 		die("read");
 	printf("; the fisherman receives %zu bytes, then %s\n", got,
 	       n == 0 ? "end of file" : "nothing more (socket still open)");
-	close(sv[1]);
+	close(peer);
 	event_base_free(base);
 	return 0;
 }

@@ -6,7 +6,6 @@
  * calls accept() again at once: count its "Error from accept() call"
  * warnings in 0.2 s.
  */
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -36,20 +35,11 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd,
 	kept[accepted_count++] = fd;   /* kept open: descriptors run out */
 }
 
-static void time_up(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	event_base_loopbreak(arg);
-}
-
 int main(void)
 {
 	struct sockaddr_in sin = loopback();
 	socklen_t sl = sizeof sin;
-	struct timeval fifth = { 0, 200000 };
 	int clients[FISHERMEN];
-	struct rlimit rl;
 	struct event_base *base;
 	struct evconnlistener *door;
 
@@ -64,20 +54,9 @@ int main(void)
 		die("evconnlistener_new_bind");
 	if (getsockname(evconnlistener_get_fd(door), (struct sockaddr *)&sin, &sl) < 0)
 		die("getsockname");
-	for (int i = 0; i < FISHERMEN; i++) {
-		clients[i] = socket(AF_INET, SOCK_STREAM, 0);
-		if (clients[i] < 0 || connect(clients[i], (struct sockaddr *)&sin, sizeof sin) < 0)
-			die("connect");
-	}
-	/* Room for two more descriptors than the highest one open now. */
-	rl.rlim_cur = (rlim_t)clients[FISHERMEN - 1] + 3;
-	rl.rlim_max = rl.rlim_cur;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		die("setrlimit");
-	if (event_base_once(base, -1, EV_TIMEOUT, time_up, base, &fifth) < 0)
-		die("event_base_once");
-	if (event_base_dispatch(base) < 0)
-		die("event_base_dispatch");
+	connect_crowd(&sin, clients, FISHERMEN);
+	leave_room_for(clients[FISHERMEN - 1], 2);
+	run_for_a_fifth(base);
 	printf("listener-emfile: %ld of %d fishermen accepted, then the listener "
 	       "woke up and failed accept() %ld times in 0.2 s%s\n", accepted_count,
 	       FISHERMEN, warnings, warnings > 1000 ? " (it spins)" : "");

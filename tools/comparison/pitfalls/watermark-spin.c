@@ -43,18 +43,10 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd,
 		die("bufferevent_enable");
 }
 
-static void time_up(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	event_base_loopbreak(arg);
-}
-
 int main(void)
 {
 	struct sockaddr_in sin = loopback();
 	socklen_t sl = sizeof sin;
-	struct timeval fifth = { 0, 200000 };
 	char catch[100];
 	struct event_base *base = event_base_new();
 	struct evconnlistener *door;
@@ -68,16 +60,11 @@ int main(void)
 		die("evconnlistener_new_bind");
 	if (getsockname(evconnlistener_get_fd(door), (struct sockaddr *)&sin, &sl) < 0)
 		die("getsockname");
-	client = socket(AF_INET, SOCK_STREAM, 0);
-	if (client < 0 || connect(client, (struct sockaddr *)&sin, sizeof sin) < 0)
-		die("connect");
+	connect_crowd(&sin, &client, 1);
 	memset(catch, 'x', sizeof catch);
 	if (write(client, catch, sizeof catch) != (ssize_t)sizeof catch)
 		die("write");
-	if (event_base_once(base, -1, EV_TIMEOUT, time_up, base, &fifth) < 0)
-		die("event_base_once");
-	if (event_base_dispatch(base) < 0)
-		die("event_base_dispatch");
+	run_for_a_fifth(base);
 	printf("watermark-spin: libevent %s, read watermark 16, 100 bytes without LF: "
 	       "the read callback ran %ld times in 0.2 s%s\n", event_get_version(), calls,
 	       calls > 1000 ? " (it spins)" : calls <= 1 ? " (it stalls)" : "");
