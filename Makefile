@@ -17,10 +17,13 @@ ifeq ($(SANITIZE),1)
 BUILD       ?= build/san
 XCFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
-# SANITIZE=thread: ThreadSanitizer, for the workers of section 8.
+# SANITIZE=thread: ThreadSanitizer, for the workers of section 8, linked
+# with a libevent built from its Debian source with ThreadSanitizer too
+# (TSAN_EVENT, made by mk/harden.mk), so that TSan sees inside libevent.
 ifeq ($(SANITIZE),thread)
 BUILD       ?= build/tsan
 XCFLAGS     += -fsanitize=thread -fno-omit-frame-pointer
+TSAN_EVENT  := $(BUILD)/libevent
 endif
 # -- end mk/harden.mk
 
@@ -42,6 +45,11 @@ EVENT_CFLAGS := $(shell $(PKG_CONFIG) --cflags libevent 2>/dev/null)
 EVENT_LIBS   := $(shell $(PKG_CONFIG) --libs libevent 2>/dev/null)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+ifdef TSAN_EVENT
+LIBEVENT_SRC ?= build/src/libevent
+EVENT_CFLAGS := -I$(TSAN_EVENT)/include -I$(LIBEVENT_SRC)/include
+EVENT_LIBS   := $(TSAN_EVENT)/lib/libevent_core.a
+endif
 
 # Extra flags a topic adds to every compile and link (sanitizers, coverage).
 XCFLAGS     ?=
