@@ -23,10 +23,12 @@ const struct timeval emfile_pause = { 0, 250000 };
  * socket of the same user that also sets it share the port: a second crew
  * started by mistake on the same port would bind too, and take half of the
  * fishermen.  A server of one gets EADDRINUSE there, so a crew must as
- * well (section 7: a port in use is exit 1).  So before any
- * door is opened, try the port with a plain socket (SO_REUSEADDR, as the
- * doors have, but no SO_REUSEPORT): if anyone listens there, bind() fails.
- * Port 0 needs no check: the kernel picks a port nobody has.
+ * well (section 7: a port in use is exit 1).  So before any door is
+ * opened, try the port with a plain socket (SO_REUSEADDR, as the doors
+ * have, but no SO_REUSEPORT): if anyone listens there, bind() fails.  A
+ * check, not a guarantee: a server that binds between this probe and our
+ * first door is not seen.  Port 0 needs no check: the kernel picks a port
+ * nobody has.
  */
 static bool port_is_free(const struct options *o)
 {
@@ -145,6 +147,14 @@ bool market_closed(const struct market *m)
 	return m->closing && m->open_count == 0 && m->others_working == 0;
 }
 
+void libevent_says(int severity, const char *msg)
+{
+	/* Every severity alike: libevent logs only warnings and errors unless
+	 * debug logging is turned on, which no variant does. */
+	(void)severity;
+	fprintf(stderr, "fishmarket: libevent: %s\n", msg);
+}
+
 int print_version(const char *variant, const char *libevent_version,
                   const char *backend)
 {
@@ -176,8 +186,9 @@ int open_warehouse(const struct market *m)
 	/*
 	 * SO_REUSEADDR must be set *before* bind(): it is bind() that checks
 	 * for the port's old connections in TIME_WAIT.  The original article
-	 * set it after bind(), where it does nothing, so a restarted server
-	 * failed with "Address already in use" for a minute or two.
+	 * set it after bind() (and listen()), too late for that bind, so a
+	 * restarted server failed with "Address already in use" for as long
+	 * as TIME_WAIT lasts: 60 s on Linux.
 	 */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
 		fprintf(stderr, "fishmarket: cannot set SO_REUSEADDR on %s: %s\n",

@@ -32,12 +32,13 @@
 #define OUTPUT_LOW  (16 * 1024)
 
 /*
- * The lingering close: once every reply is sent to a fisherman who has not
- * closed his side, the server shuts down only its sending side and reads
- * and discards what he still sends, until he closes, LINGER_SECONDS pass
- * in silence, or LINGER_BYTES are thrown away.  Closing at once with his
- * bytes unread would make the kernel send a reset, and the reset destroys
- * the tally and ERROR line he has not read yet.
+ * The lingering close: once every reply is handed to the kernel for a
+ * fisherman who has not closed his side, the server shuts down only its
+ * sending side and reads and discards what he still sends, until he closes,
+ * LINGER_SECONDS pass in silence, or LINGER_BYTES are thrown away.  Closing
+ * at once with his bytes unread would make the kernel send a reset at once
+ * and drop what it had not transmitted yet: the tail of his replies, the
+ * ERROR line.
  */
 #define LINGER_SECONDS 2
 #define LINGER_BYTES   (1024 * 1024)
@@ -94,6 +95,15 @@ struct market {
 #define MARKET_OPEN    (-1)
 #define MARKET_VERSION (-2)
 int market_prepare(struct market *m, int argc, char *argv[]);
+
+/*
+ * libevent's log callback (event_set_log_callback(), in 1.x and 2.x alike):
+ * its warnings and errors go to stderr as one line each, "fishmarket:
+ * libevent: ...", like every other message.  Without it they would be
+ * "[warn] ..." and "[err] ...", and event_init()'s fatal one among them.
+ * (The signature is libevent's event_log_cb, in plain C types.)
+ */
+void libevent_says(int severity, const char *msg);
 
 /* Free what market_prepare() made. */
 void market_free(struct market *m);

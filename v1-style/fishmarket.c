@@ -39,8 +39,9 @@
 #include <unistd.h>
 
 /*
- * The one header of libevent 1.x.  Under libevent 2 it pulls in the event2/
- * headers and their *_compat.h parts, which keep these old calls working.
+ * The one header of libevent 1.x.  Under libevent 2 it pulls in the core,
+ * buffer and bufferevent headers of event2/ with their *_compat.h parts,
+ * which keep these old calls working (not listener.h: 1.x had none).
  */
 #include <event.h>
 
@@ -89,8 +90,8 @@ struct fisherman {
 
 /*
  * The callbacks: libevent calls these from event_base_dispatch().  A socket
- * is a plain int in 1.x (libevent 2 says evutil_socket_t, a SOCKET on
- * Windows).
+ * is a plain int in 1.x (libevent 2 says evutil_socket_t, an intptr_t on
+ * Windows, wide enough for a SOCKET).
  */
 static void greet_fisherman(int door, short what, void *arg);
 static void buy_fish(struct bufferevent *bev, void *arg);
@@ -126,6 +127,8 @@ int main(int argc, char *argv[])
 	struct market *m = &wh.market;
 	unsigned hired = 0;
 
+	/* First, so that every message of libevent's looks like ours. */
+	event_set_log_callback(libevent_says);
 	int status = market_prepare(m, argc, argv);
 	if (status == MARKET_VERSION)
 		return show_version();
@@ -208,8 +211,8 @@ static bool hire_fishmonger(struct warehouse *wh, unsigned i)
 	fm->id = i;
 	/*
 	 * event_init() makes a base and makes it the hidden current base.  It
-	 * never returns NULL: when it cannot make one, it exits the process
-	 * (event_errx() in event.c), so there is nothing to check.  The trap
+	 * never returns NULL: when it cannot make one, it logs why and exits
+	 * the process (event_errx() in event.c), so there is nothing to check.  The trap
 	 * with more than one: each call replaces the current base, and every
 	 * event_set() or bufferevent_new() after it lands on the base made
 	 * *last* unless it is moved with event_base_set(): forget one, and
@@ -233,8 +236,9 @@ static bool hire_fishmonger(struct warehouse *wh, unsigned i)
 	}
 	/*
 	 * EV_PERSIST: stay armed after each callback, or we would accept once.
-	 * event_set() allocates nothing (the struct is ours), so cannot fail;
-	 * nor can event_base_set() on an event not yet added.
+	 * event_set() allocates nothing (the struct is ours) and returns
+	 * nothing to check (it aborts on nonsense arguments); event_base_set()
+	 * fails only on an event already added, which these are not.
 	 */
 	event_set(&fm->door, fm->door_fd, EV_READ | EV_PERSIST, greet_fisherman,
 	          fm);
@@ -324,8 +328,10 @@ static void greet_fisherman(int door, short what, void *arg)
 			}
 		}
 		/*
-		 * A blocking client socket would stall every fisherman on his
-		 * one slow read: on Linux accept() does not pass O_NONBLOCK on.
+		 * bufferevents expect a non-blocking socket (on a blocking one
+		 * a write that finds too little room would wait for him, and
+		 * the whole loop with it), and on Linux accept() does not pass
+		 * the listening socket's O_NONBLOCK on.
 		 */
 		if (evutil_make_socket_nonblocking(fd) < 0) {
 			close(fd);
@@ -488,9 +494,9 @@ static bool weigh_bucket(struct fisherman *f, bool at_eof)
 	 * drained below.  Not evbuffer_readline(): it ends a line at any CR.
 	 * (A 1.x evbuffer was one block; in libevent 2 EVBUFFER_DATA() is
 	 * evbuffer_pullup(buf, -1), which makes it one.)  If the bytes span
-	 * several chains, that copies them into one new chain, and the
-	 * allocation can fail.  (With nothing buffered it returns NULL too,
-	 * with len 0: nothing to weigh.)
+	 * several chains, that copies them into the first when it has room,
+	 * else into a new chain, an allocation that can fail.  (With nothing
+	 * buffered it returns NULL too, with len 0: nothing to weigh.)
 	 */
 	const char *catch = (const char *)EVBUFFER_DATA(input);
 	if (catch == NULL && len > 0) {
@@ -557,11 +563,12 @@ static void finish_up(struct fisherman *f, const char *why)
 }
 
 /*
- * Everything is sent: close, but gently.  close() with unread input makes
- * the kernel answer with a reset, and the reset makes his kernel throw away
- * whatever he has not read yet: his last tally, the ERROR line.  So shut
- * only our sending side (he reads the replies, then end of file), and read
- * and discard until he closes too.  If he already has, close at once.
+ * Everything is sent: close, but gently.  "Sent" means handed to our
+ * kernel: close() with his bytes still unread would make it answer with a
+ * reset at once and drop what it has not transmitted yet, the tail of his
+ * replies or the ERROR line.  So shut only our sending side (the kernel
+ * delivers everything, then end of file), and read and discard until he
+ * closes too.  If he already has, close at once.
  */
 static void hang_up(struct fisherman *f)
 {

@@ -114,6 +114,8 @@ int main(int argc, char *argv[])
 	struct market *m = &wh.market;
 	unsigned hired = 0;
 
+	/* First, so that every message of libevent's looks like ours. */
+	event_set_log_callback(libevent_says);
 	int status = market_prepare(m, argc, argv);
 	if (status == MARKET_VERSION)
 		return show_version();
@@ -367,7 +369,8 @@ static void welcome_fisherman(struct fishmonger *fm, evutil_socket_t fd,
 	/*
 	 * The idle timeout: no byte read while reading, or no byte written
 	 * while replies are pending.  -t 0 sets none: a new bufferevent has
-	 * none, and NULL, not a zero timeval, is the documented "no timeout".
+	 * none.  (To remove one, pass NULL, the documented "no timeout";
+	 * libevent 2.1 also takes a zero timeval so, but does not promise it.)
 	 */
 	if (m->opts.idle_timeout > 0) {
 		struct timeval idle = { .tv_sec = (time_t)m->opts.idle_timeout };
@@ -485,8 +488,9 @@ static bool weigh_bucket(struct fisherman *f, bool at_eof)
 	 * partial line (at most --max-line), since every complete line is
 	 * drained below.  Not evbuffer_readline(): it ends a line at any CR.
 	 * If the bytes span several chains, evbuffer_pullup() copies them into
-	 * one new chain, and that allocation can fail.  (With nothing buffered
-	 * it returns NULL too, with len 0: nothing to weigh.)
+	 * the first when it has room, else into a new chain, an allocation
+	 * that can fail.  (With nothing buffered it returns NULL too, with len
+	 * 0: nothing to weigh.)
 	 */
 	const char *catch = (const char *)evbuffer_pullup(input, -1);
 	if (catch == NULL && len > 0) {
@@ -553,11 +557,12 @@ static void finish_up(struct fisherman *f, const char *why)
 }
 
 /*
- * Everything is sent: close, but gently.  close() with unread input makes
- * the kernel answer with a reset, and the reset makes his kernel throw away
- * whatever he has not read yet: his last tally, the ERROR line.  So shut
- * only our sending side (he reads the replies, then end of file), and read
- * and discard until he closes too.  If he already has, close at once.
+ * Everything is sent: close, but gently.  "Sent" means handed to our
+ * kernel: close() with his bytes still unread would make it answer with a
+ * reset at once and drop what it has not transmitted yet, the tail of his
+ * replies or the ERROR line.  So shut only our sending side (the kernel
+ * delivers everything, then end of file), and read and discard until he
+ * closes too.  If he already has, close at once.
  */
 static void hang_up(struct fisherman *f)
 {
@@ -574,10 +579,11 @@ static void hang_up(struct fisherman *f)
 }
 
 /*
- * He is gone: close the books and free the bufferevent.  libevent deletes
- * its events once the last callback holding it returns, and closes the
- * socket (BEV_OPT_CLOSE_ON_FREE) when it finalizes it, later in this turn
- * of the loop.
+ * He is gone: close the books and free the bufferevent.  From inside one of
+ * its callbacks (the usual case) libevent deletes its events only once that
+ * callback returns; either way it closes the socket (BEV_OPT_CLOSE_ON_FREE)
+ * when it finalizes the bufferevent, later in this turn of the loop (or in
+ * event_base_free() once the loop has ended).
  */
 static void see_off(struct fisherman *f, const char *why)
 {

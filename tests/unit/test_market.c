@@ -1263,6 +1263,18 @@ START_TEST(summary_line)
 }
 END_TEST
 
+/* libevent's warnings and errors look like every other message. */
+START_TEST(libevent_log_line)
+{
+	struct capture cap;
+
+	capture_begin(&cap, 2);
+	libevent_says(3, "event_init: Unable to construct event_base");
+	ck_assert_str_eq(capture_end(&cap), "fishmarket: libevent: event_init: "
+	                 "Unable to construct event_base\n");
+}
+END_TEST
+
 START_TEST(version_line)
 {
 	struct capture cap;
@@ -1379,6 +1391,7 @@ Suite *market_suite(void)
 	tc = with_fixture("7 summary and version lines", setup_default);
 	tcase_add_test(tc, summary_line);
 	tcase_add_test(tc, version_line);
+	tcase_add_test(tc, libevent_log_line);
 	suite_add_tcase(s, tc);
 
 	return s;
