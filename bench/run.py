@@ -87,6 +87,10 @@ METRICS = {
     "rss_b": ("RSS per held connection", "bytes", False, "abs<=", 1536),
 }
 EXTRA = {"p99_us": "fisherman p99 latency (us)"}
+SVG_TERMINAL = ("set terminal svg size 1000,720 dynamic enhanced font 'Helvetica,13' "
+                "background rgb 'white'")
+COLOURS = {BASELINE: "#8c8c8c", "v1-style": "#e07b39", "v2-raw": "#3a7dc9",
+           "v2-listener": "#3aa655"}
 
 PROCS = []   # everything we started, for cleanup
 
@@ -357,16 +361,12 @@ def build_table(med, rng, c10k_rows, opts):
 
 def draw(opts, med, lo, hi, out):
     """Four small bar charts, one per metric, the target as a dashed line."""
-    gp = shutil.which("gnuplot")
+    gp, datadir = plot_setup(out, "chart")
     if gp is None:
-        log("bench: gnuplot not found, no chart (apt-get install gnuplot-nox)")
         return False
-    datadir = os.path.join(out, "plot")
-    os.makedirs(datadir, exist_ok=True)
-    colours = {BASELINE: "#8c8c8c", "v1-style": "#e07b39", "v2-raw": "#3a7dc9",
-               "v2-listener": "#3aa655"}
+    colours = COLOURS
     script = [
-        "set terminal svg size 1000,720 dynamic enhanced font 'Helvetica,13' background rgb 'white'",
+        SVG_TERMINAL,
         f"set output '{os.path.join(out, 'bench.svg')}'",
         "set multiplot layout 2,2 title "
         f"\"fishmarket: libevent variants vs a raw epoll baseline (median of {opts.rounds}, "
@@ -407,12 +407,27 @@ def draw(opts, med, lo, hi, out):
             "unset arrow 1", "unset label 1",
         ]
     script.append("unset multiplot")
-    gpfile = os.path.join(datadir, "bench.gp")
+    return gnuplot(gp, script, os.path.join(datadir, "bench.gp"))
+
+
+def plot_setup(out, what):
+    """gnuplot's path and OUT/plot for its data, or (None, None) without it."""
+    gp = shutil.which("gnuplot")
+    if gp is None:
+        log(f"bench: gnuplot not found, no {what} (apt-get install gnuplot-nox)")
+        return None, None
+    datadir = os.path.join(out, "plot")
+    os.makedirs(datadir, exist_ok=True)
+    return gp, datadir
+
+
+def gnuplot(gp, script, gpfile):
+    """Write the script to gpfile and run it; False (and why) if it failed."""
     with open(gpfile, "w") as f:
         f.write("\n".join(script) + "\n")
     r = subprocess.run([gp, gpfile], capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
-        log(f"bench: gnuplot failed: {r.stderr.strip()}")
+        log(f"bench: gnuplot failed on {gpfile}: {r.stderr.strip()}")
         return False
     return True
 
@@ -555,15 +570,12 @@ def series_table(wmed, ratios, servers, opts):
 def draw_series(opts, wmed, ratios, servers, out):
     """OUT/bench-workers.svg: throughput against W, and CPU per operation
     against W relative to -w 1 with the 1.1x line; bars are min..max."""
-    gp = shutil.which("gnuplot")
+    gp, datadir = plot_setup(out, "workers chart")
     if gp is None:
-        log("bench: gnuplot not found, no workers chart (apt-get install gnuplot-nox)")
         return False
-    datadir = os.path.join(out, "plot")
-    os.makedirs(datadir, exist_ok=True)
     ws = opts.workers
     script = [
-        "set terminal svg size 1000,720 dynamic enhanced font 'Helvetica,13' background rgb 'white'",
+        SVG_TERMINAL,
         f"set output '{os.path.join(out, 'bench-workers.svg')}'",
         "set multiplot layout 2,2 title "
         f"\"fishmarket: -w workers, the variants and the raw epoll baseline "
@@ -578,8 +590,7 @@ def draw_series(opts, wmed, ratios, servers, out):
         "set border 3",
         "set format y '%.1s%c'",
     ]
-    colours = {BASELINE: "#8c8c8c", "v1-style": "#e07b39", "v2-raw": "#3a7dc9",
-               "v2-listener": "#3aa655"}
+    colours = COLOURS
     panels = [("w_fps", False), ("w_lps", False), ("w_cpu_us", True), ("w_cpu_line_ns", True)]
     for n, (key, relative) in enumerate(panels):
         label, unit, higher = WMETRICS[key]
@@ -617,14 +628,7 @@ def draw_series(opts, wmed, ratios, servers, out):
         script += ["set key bottom center horizontal font ',11'" if n == 0 else "unset key",
                    f"set title \"{title}\" font ',12'", "plot " + ", ".join(plots)]
     script += ["unset arrow 1", "unset multiplot"]
-    gpfile = os.path.join(datadir, "bench-workers.gp")
-    with open(gpfile, "w") as f:
-        f.write("\n".join(script) + "\n")
-    r = subprocess.run([gp, gpfile], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        log(f"bench: gnuplot failed on the workers chart: {r.stderr.strip()}")
-        return False
-    return True
+    return gnuplot(gp, script, os.path.join(datadir, "bench-workers.gp"))
 
 
 def machine():
