@@ -1,16 +1,17 @@
 /*
  * baseline-epoll - the measuring stick of `make bench`: the fish exchange's
- * core on raw epoll, single-threaded, no libevent.
+ * core on raw epoll, no libevent.
  *
- *     baseline-epoll [-b ADDR] [-p PORT] [-m BYTES] [--prices FILE] [-q]
+ *     baseline-epoll [-b ADDR] [-p PORT] [-m BYTES] [--prices FILE]
+ *                    [-w WORKERS] [-q]
  *
  * It weighs, pays and books exactly as the variants do, through the same
  * build/libfishcommon.a (market_prepare, open_warehouse, ledger_open,
  * weigh_catch, pay_fisherman, ledger_close), so "variant / baseline" in the
  * benchmark measures what libevent costs, not the parser.
  *
- * It is NOT a fourth variant and keeps only sections 3 to 5 of the contract
- * and the line limit (-m).  The other options parse (market_prepare does
+ * It is NOT a fourth variant and keeps only sections 3 to 5 of the contract,
+ * the line limit (-m) and the shape of section 8's workers (-w).  The other options parse (market_prepare does
  * that) but do nothing: no idle timeout (-t), no connection limit (-c), no
  * grace period (-g), no -v log, no summary line, no --version.  SIGINT and
  * SIGTERM kill it outright (their default action).  On EMFILE it stops
@@ -27,6 +28,18 @@
  * - the reply goes straight to send(); only what the kernel refuses is
  *   buffered;
  * - a connection is ~200 bytes until it needs a line or output buffer.
+ *
+ * Workers (-w N), as section 8 has the variants do it, so that the bench's
+ * workers series compares like with like: N threads, each with its own
+ * epoll set, its own SO_REUSEPORT listening socket on the one port, its own
+ * read buffer and its own books; a connection stays on the thread that
+ * accepted it and nothing on its path is shared.  -w 1 starts no thread
+ * and sets no SO_REUSEPORT: it is the single-threaded loop it always was.
+ * -w 0 is one per online CPU.  What is not epoll comes from common/, as
+ * for the variants: market_prepare() reads -w, open_warehouse() sets
+ * SO_REUSEPORT for a crew, market_pin_port() shares a -p 0 port,
+ * market_hire() gives each worker his books, crew_start() his thread.  No
+ * summary line, so the books are never summed; SIGTERM ends it all at once.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,7 +56,16 @@
 
 #define READ_CHUNK (64 * 1024)
 
+/* One event loop and everything it touches; no field is shared. */
+struct worker {
+	struct market m;     /* its own books; prices shared, read-only */
+	int ep, listen_fd;
+	bool accept_paused;
+	char *inbuf;         /* READ_CHUNK + max_line bytes, for its fishermen */
+};
+
 struct fisherman {
+	struct worker *w;    /* the worker that accepted him, to the end */
 	int fd;
 	bool closing;        /* reading is over; close once output is sent */
 	bool paused;         /* output backed up: not reading */
@@ -56,28 +78,25 @@ struct fisherman {
 	struct ledger l;
 };
 
-static struct market market;
-static int ep = -1, listen_fd = -1;
-static bool accept_paused;
-static char *inbuf;      /* READ_CHUNK + max_line bytes, shared */
-
-static void resume_accepting(void)
+static void resume_accepting(struct worker *w)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) == 0)
-		accept_paused = false;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->listen_fd, &ev) == 0)
+		w->accept_paused = false;
 }
 
 static void see_off(struct fisherman *f, const char *why)
 {
-	ledger_close(&market, &f->l, why);
+	struct worker *w = f->w;
+
+	ledger_close(&w->m, &f->l, why);
 	close(f->fd);    /* leaves the epoll set too */
 	free(f->out);
 	free(f->held);
 	free(f);
 	/* A descriptor is free again: try accepting if EMFILE stopped us. */
-	if (accept_paused)
-		resume_accepting();
+	if (w->accept_paused)
+		resume_accepting(w);
 }
 
 /*
@@ -96,7 +115,7 @@ static bool rearm(struct fisherman *f)
 	if (events == f->armed)
 		return true;
 	struct epoll_event ev = {.events = events, .data.ptr = f};
-	if (epoll_ctl(ep, EPOLL_CTL_MOD, f->fd, &ev) < 0) {
+	if (epoll_ctl(f->w->ep, EPOLL_CTL_MOD, f->fd, &ev) < 0) {
 		fprintf(stderr, "fishmarket: epoll_ctl: %s\n", strerror(errno));
 		return false;
 	}
@@ -186,6 +205,8 @@ static void settle(struct fisherman *f)
 
 static void buy_fish(struct fisherman *f)
 {
+	struct market *market = &f->w->m;
+	char *inbuf = f->w->inbuf;
 	size_t have = f->keep;
 
 	if (have > 0)
@@ -199,15 +220,16 @@ static void buy_fish(struct fisherman *f)
 	}
 	bool at_eof = n == 0;
 	size_t len = have + (size_t)n;
-	struct weighing w = weigh_catch(&market, &f->l, inbuf, len, at_eof);
+	struct weighing w = weigh_catch(market, &f->l, inbuf, len, at_eof);
 
 	if (w.pay) {
 		char reply[TALLY_REPLY_MAX];
-		size_t rn = pay_fisherman(&market, &f->l, reply);
+		size_t rn = tally_format(reply, f->l.tally);
 		if (!send_out(f, reply, rn)) {
 			see_off(f, WHY_RESET);
 			return;
 		}
+		pay_fisherman(market, &f->l);   /* booked once queued, as the variants do */
 	}
 	if (w.error != NULL) {
 		char reply[ERROR_REPLY_MAX];
@@ -225,7 +247,7 @@ static void buy_fish(struct fisherman *f)
 		/* Keep the unfinished line; weigh_catch bounded it by -m. */
 		size_t rest = len - w.used;
 		if (rest > 0 && f->held == NULL) {
-			f->held = malloc(market.opts.max_line);
+			f->held = malloc(market->opts.max_line);
 			if (f->held == NULL) {
 				fprintf(stderr, "fishmarket: out of memory\n");
 				see_off(f, WHY_RESET);
@@ -239,23 +261,23 @@ static void buy_fish(struct fisherman *f)
 	settle(f);
 }
 
-static void greet_fishermen(void)
+static void greet_fishermen(struct worker *w)
 {
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t peerlen = sizeof peer;
-		int fd = accept4(listen_fd, (struct sockaddr *)&peer, &peerlen,
+		int fd = accept4(w->listen_fd, (struct sockaddr *)&peer, &peerlen,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			switch (accept_trouble(errno)) {
+			switch (accept_trouble(&w->m, errno)) {
 			case ACCEPT_DONE:
 				return;
 			case ACCEPT_AGAIN:
 				continue;
 			case ACCEPT_PAUSE:
 				/* Until a connection closes (see_off): never spin. */
-				if (epoll_ctl(ep, EPOLL_CTL_DEL, listen_fd, NULL) == 0)
-					accept_paused = true;
+				if (epoll_ctl(w->ep, EPOLL_CTL_DEL, w->listen_fd, NULL) == 0)
+					w->accept_paused = true;
 				return;
 			}
 		}
@@ -265,65 +287,39 @@ static void greet_fishermen(void)
 			close(fd);
 			continue;
 		}
+		f->w = w;
 		f->fd = fd;
 		f->armed = EPOLLIN;
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = f};
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			fprintf(stderr, "fishmarket: epoll_ctl: %s\n", strerror(errno));
 			close(fd);
 			free(f);
 			continue;
 		}
-		ledger_open(&market, &f->l, f, (struct sockaddr *)&peer, peerlen);
+		ledger_open(&w->m, &f->l, f, (struct sockaddr *)&peer, peerlen);
 	}
 }
 
-int main(int argc, char *argv[])
+
+/* One worker's event loop; returns only if epoll_wait itself fails. */
+static void serve(struct worker *w)
 {
-	int rc = market_prepare(&market, argc, argv);
-	if (rc == MARKET_VERSION) {
-		printf("fishmarket baseline-epoll, no libevent, backend epoll\n");
-		return 0;
-	}
-	if (rc != MARKET_OPEN)
-		return rc;
-
-	rc = 1;
-	inbuf = malloc(READ_CHUNK + market.opts.max_line);
-	if (inbuf == NULL) {
-		fprintf(stderr, "fishmarket: out of memory\n");
-		goto out_market;
-	}
-	listen_fd = open_warehouse(&market);
-	if (listen_fd < 0)
-		goto out_inbuf;
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0) {
-		fprintf(stderr, "fishmarket: epoll_create1: %s\n", strerror(errno));
-		goto out_listen;
-	}
-	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &lev) < 0) {
-		fprintf(stderr, "fishmarket: epoll_ctl: %s\n", strerror(errno));
-		goto out_ep;
-	}
-	if (announce_warehouse(&market, listen_fd) < 0)
-		goto out_ep;
-
 	struct epoll_event evs[256];
+
 	for (;;) {
-		int n = epoll_wait(ep, evs, 256, -1);
+		int n = epoll_wait(w->ep, evs, 256, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			fprintf(stderr, "fishmarket: epoll_wait: %s\n", strerror(errno));
-			break;
+			return;
 		}
 		for (int i = 0; i < n; i++) {
 			struct fisherman *f = evs[i].data.ptr;
 			uint32_t e = evs[i].events;
 			if (f == NULL) {
-				greet_fishermen();
+				greet_fishermen(w);
 				continue;
 			}
 			if ((e & EPOLLOUT) && !flush_out(f)) {
@@ -338,13 +334,101 @@ int main(int argc, char *argv[])
 				settle(f);
 		}
 	}
+}
 
-out_ep:
-	close(ep);
-out_listen:
-	close(listen_fd);
-out_inbuf:
-	free(inbuf);
+static void *worker_thread(void *arg)
+{
+	serve(arg);
+	exit(1);   /* a broken epoll set: the whole server goes, as with -w 1 */
+}
+
+/*
+ * Worker i: his books (market_hire: the options and the shared read-only
+ * price list, his own empty list of open fishermen), his buffer, his
+ * listening socket and an epoll set watching it.  With -p 0 the first
+ * socket's port is pinned into the market for the others to bind.
+ */
+static bool worker_init(struct worker *w, struct market *market, unsigned i)
+{
+	market_hire(&w->m, market, i, market->opts.workers);
+	w->listen_fd = open_warehouse(market);
+	if (w->listen_fd < 0)
+		return false;
+	if (i == 0 && market_pin_port(market, w->listen_fd) < 0)
+		return false;
+	w->inbuf = malloc(READ_CHUNK + market->opts.max_line);
+	if (w->inbuf == NULL) {
+		fprintf(stderr, "fishmarket: out of memory\n");
+		return false;
+	}
+	w->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (w->ep < 0) {
+		fprintf(stderr, "fishmarket: epoll_create1: %s\n", strerror(errno));
+		return false;
+	}
+	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->listen_fd, &lev) < 0) {
+		fprintf(stderr, "fishmarket: epoll_ctl: %s\n", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static void worker_free(struct worker *w)
+{
+	if (w->ep >= 0)
+		close(w->ep);
+	if (w->listen_fd >= 0)
+		close(w->listen_fd);
+	free(w->inbuf);
+}
+
+int main(int argc, char *argv[])
+{
+	struct market market;
+	struct crew crew = {0};
+
+	int rc = market_prepare(&market, argc, argv);
+	if (rc == MARKET_VERSION) {
+		printf("fishmarket baseline-epoll, no libevent, backend epoll\n");
+		return 0;
+	}
+	if (rc != MARKET_OPEN)
+		return rc;
+
+	rc = 1;
+	unsigned nworkers = market.opts.workers;
+	struct worker *workers = calloc(nworkers, sizeof *workers);
+	if (workers == NULL) {
+		fprintf(stderr, "fishmarket: out of memory\n");
+		goto out_market;
+	}
+	unsigned made = 0;
+	while (made < nworkers) {
+		struct worker *w = &workers[made];
+		w->ep = w->listen_fd = -1;
+		made++;   /* counted before it can fail: its fds are closed too */
+		if (!worker_init(w, &market, made - 1))
+			goto out_workers;
+	}
+	/* -w 1 starts no thread: worker 0 is always this one. */
+	for (unsigned i = 1; i < nworkers; i++)
+		if (crew_start(&crew, i, worker_thread, &workers[i]) < 0)
+			exit(1);   /* the workers already started go with the process */
+	/* Every socket listens and every worker waits on his: say so once. */
+	if (announce_warehouse(&market, workers[0].listen_fd) < 0) {
+		if (nworkers > 1)
+			exit(1);
+		goto out_workers;
+	}
+	serve(&workers[0]);
+	if (nworkers > 1)
+		exit(1);   /* as worker_thread(): the others are still serving */
+
+out_workers:
+	for (unsigned i = made; i-- > 0;)
+		worker_free(&workers[i]);
+	free(workers);
 out_market:
 	market_free(&market);
 	return rc;

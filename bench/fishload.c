@@ -4,7 +4,7 @@
  *     fishload MODE [-a ADDR] -p PORT [-n CONC] [--count N] [--seconds S]
  *                   [--timeout S] [--batch LINES] [--window BATCHES]
  *                   [--sources K] [--connecting N] [--hold-seconds S]
- *                   [--quickack] [-q]
+ *                   [--quickack] [--threads T] [-q]
  *
  * Modes:
  *   fishermen  Each fisherman connects, sends his whole catch in one write,
@@ -25,9 +25,14 @@
  *
  *     RESULT mode=fishermen count=... fps=... p50_us=... errors=0
  *
- * Single-threaded, non-blocking, edge-triggered epoll: the load generator
- * must cost less per fisherman than the server it measures, or it measures
- * itself.  It does not link libfishcommon: the expected tallies come from
+ * Non-blocking, edge-triggered epoll: the load generator must cost less
+ * per fisherman than the server it measures, or it measures itself.  One
+ * thread by default; --threads T runs T event loops, each its own epoll
+ * set and its own share of the connections, --count and --connecting, so
+ * that a server with several workers can be loaded past what one core of
+ * fishload can send.  The threads share nothing on a connection's path
+ * (their counters are merged after they are joined), and --threads 1
+ * starts no thread at all.  It does not link libfishcommon: the expected tallies come from
  * its own copy of the price list (section 4), so a bug in the server's
  * parser cannot hide behind the same bug in the checker.
  */
@@ -38,8 +43,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +54,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -238,22 +246,26 @@ static const char *const mode_names[] = {"fishermen", "pipeline", "hold"};
 
 enum state { ST_FREE, ST_CONNECTING, ST_OPEN, ST_HALF_CLOSED, ST_PAID };
 
+struct loader;
+
 struct conn {
 	int fd;
 	enum state state;
+	struct loader *ld;     /* the thread that owns it, from start to close */
 	const struct catch_text *c;
 	uint64_t sent;         /* bytes written on this connection */
 	uint64_t last;         /* last tally received */
 	bool replied;
-	uint32_t id;           /* slot number, for messages and source address */
-	uint32_t serial;       /* the how-many-th connection this is */
+	uint32_t id;           /* number over all threads: messages, source address */
 	uint64_t started_ns;   /* connect() call, for latency */
 	char rbuf[32];         /* a reply split across reads */
 	unsigned rlen;
 };
 
 #define NCATCHES 4
+#define MAX_THREADS 64
 
+/* The run as asked for: set by main() before any thread starts, then only read. */
 static struct {
 	enum mode mode;
 	struct sockaddr_storage addr;
@@ -267,36 +279,80 @@ static struct {
 	unsigned window;
 	unsigned sources;
 	unsigned max_connecting;
+	unsigned threads;
 	bool quiet;
 	bool quickack;
 
-	int ep, sigfd;
-	struct conn *conns;
 	struct catch_text catches[NCATCHES];  /* fishermen and hold */
 	struct catch_text pipe;               /* pipeline */
-
 	uint64_t t0_ns;
-	bool stop;                 /* start no more work */
-	const char *stop_why;
-	unsigned inflight, connecting;
-	uint64_t started, done, errors;
-	uint64_t lines_done, replies;
-	uint64_t pipe_batches;     /* batches begun, all connections */
-	unsigned held, held_peak;
-	unsigned *free_slots;      /* stack of idle conns[] indices */
-	unsigned nfree;
-	uint32_t *lat_us;
-	size_t nlat, caplat;
-} g = {
+} cfg = {
 	.conc = 100,
 	.timeout = 60,
 	.batch = 32,
 	.window = 4,
 	.sources = 8,
 	.max_connecting = 1000,
-	.ep = -1,
-	.sigfd = -1,
+	.threads = 1,
 };
+
+/*
+ * What the threads tell each other, and nothing else: every field is
+ * atomic.  A connection's work never touches it, except to count an error,
+ * which is rare; stop_why is read once per loop turn.
+ */
+static struct {
+	_Atomic(const char *) stop_why;  /* non-NULL: every thread stops (why) */
+	atomic_uint_fast64_t errors;     /* all threads': message cap, error stop */
+	atomic_bool holding;             /* hold: every connection was paid */
+	atomic_uint running;             /* threads still in their loop */
+} sh;
+
+/*
+ * A snapshot of one thread's counters, stored once per loop turn for the
+ * progress line and the hold check of thread 0.  Relaxed atomics: one
+ * writer, and a reader that only needs a recent value.  The final figures
+ * are not read from here but from the loader itself, after pthread_join().
+ */
+struct published {
+	atomic_uint_fast64_t done, errors, replies, batches;
+	atomic_uint inflight, connecting, held;
+};
+
+/*
+ * One thread's share of the run: its own epoll set, its own connections,
+ * its own counters.  Nothing here is touched by another thread while the
+ * thread runs; main() merges the counters once it has joined them all.
+ */
+struct loader {
+	unsigned index;
+	pthread_t thread;
+	int ep;
+	int wakefd;                /* eventfd: another thread has news for it */
+	struct conn *conns;
+	unsigned conc;             /* its share of -n */
+	uint32_t first_id;         /* conns[i].id = first_id + i */
+	uint64_t count;            /* its share of --count (if cfg.count) */
+	unsigned max_connecting;   /* its share of --connecting */
+
+	bool stop;                 /* start no more work */
+	const char *stop_why;
+	bool timed_out;
+	uint64_t end_ns;           /* when its share was done (thread 0 waits on) */
+	unsigned inflight, connecting;
+	uint64_t started, done, errors;
+	uint64_t lines_done, replies;
+	uint64_t pipe_batches;     /* batches begun, all its connections */
+	unsigned held, held_peak;
+	unsigned *free_slots;      /* stack of idle conns[] indices */
+	unsigned nfree;
+	uint32_t *lat_us;
+	size_t nlat, caplat;
+	struct published pub;
+};
+
+static struct loader *loaders;
+static int sigfd = -1;
 
 static uint64_t now_ns(void)
 {
@@ -307,18 +363,46 @@ static uint64_t now_ns(void)
 
 static double elapsed(void)
 {
-	return (double)(now_ns() - g.t0_ns) / 1e9;
+	return (double)(now_ns() - cfg.t0_ns) / 1e9;
 }
 
-/* Count an error; say what it was for the first few. */
-__attribute__((format(printf, 2, 3)))
-static void fail(const struct conn *c, const char *fmt, ...)
+/*
+ * Wake a thread out of epoll_wait: it has a stop to follow (any thread),
+ * or another thread is done or has its share held (thread 0).  Without it
+ * the news would wait for the 100 ms epoll_wait timeout.  A failed write
+ * only means the 100 ms wait, so it is not checked.
+ */
+static void wake(struct loader *ld)
+{
+	uint64_t one = 1;
+	ssize_t n = write(ld->wakefd, &one, sizeof one);
+	(void)n;
+}
+
+/* Every thread stops starting work; the first reason given is kept. */
+static void stop_all(const char *why)
+{
+	const char *none = NULL;
+	if (atomic_compare_exchange_strong(&sh.stop_why, &none, why))
+		for (unsigned i = 0; i < cfg.threads; i++)
+			wake(&loaders[i]);
+}
+
+/*
+ * Count an error; say what it was for the first few of the whole run.
+ * The message is several stdio calls: lock stderr so that another
+ * thread's message cannot land in the middle of it.
+ */
+__attribute__((format(printf, 3, 4)))
+static void fail(struct loader *ld, const struct conn *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	g.errors++;
-	if (g.errors > 10)
+	ld->errors++;
+	uint_fast64_t n = atomic_fetch_add(&sh.errors, 1) + 1;
+	if (n > 10)
 		return;
+	flockfile(stderr);
 	if (c != NULL)
 		fprintf(stderr, "fishload: connection %" PRIu32 ": ", c->id);
 	else
@@ -327,24 +411,25 @@ static void fail(const struct conn *c, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	if (g.errors == 10)
+	if (n == 10)
 		fprintf(stderr, "fishload: (further errors not shown)\n");
+	funlockfile(stderr);
 }
 
-static void record_latency(uint64_t ns)
+static void record_latency(struct loader *ld, uint64_t ns)
 {
-	if (g.nlat == g.caplat) {
-		size_t cap = g.caplat ? g.caplat * 2 : 65536;
-		uint32_t *p = realloc(g.lat_us, cap * sizeof *p);
+	if (ld->nlat == ld->caplat) {
+		size_t cap = ld->caplat ? ld->caplat * 2 : 65536;
+		uint32_t *p = realloc(ld->lat_us, cap * sizeof *p);
 		if (p == NULL) {
 			fprintf(stderr, "fishload: out of memory\n");
 			exit(1);
 		}
-		g.lat_us = p;
-		g.caplat = cap;
+		ld->lat_us = p;
+		ld->caplat = cap;
 	}
 	uint64_t us = ns / 1000;
-	g.lat_us[g.nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	ld->lat_us[ld->nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
 /* ------------------------------------------------------------------ */
@@ -353,22 +438,24 @@ static void record_latency(uint64_t ns)
 
 static void conn_close(struct conn *c)
 {
+	struct loader *ld = c->ld;
+
 	close(c->fd);    /* also leaves the epoll set */
 	if (c->state == ST_CONNECTING)
-		g.connecting--;
+		ld->connecting--;
 	if (c->state == ST_PAID)
-		g.held--;
+		ld->held--;
 	c->fd = -1;
 	c->state = ST_FREE;
-	g.inflight--;
+	ld->inflight--;
 	/* Fishermen reuse slots; pipeline and hold open each slot once. */
-	if (g.mode == MODE_FISHERMEN)
-		g.free_slots[g.nfree++] = c->id;
+	if (cfg.mode == MODE_FISHERMEN)
+		ld->free_slots[ld->nfree++] = (unsigned)(c - ld->conns);
 }
 
 static void conn_error(struct conn *c, const char *what, int err)
 {
-	fail(c, "%s: %s", what, strerror(err));
+	fail(c->ld, c, "%s: %s", what, strerror(err));
 	conn_close(c);
 }
 
@@ -382,12 +469,14 @@ static void conn_error(struct conn *c, const char *what, int err)
  */
 static bool conn_start(struct conn *c, const struct catch_text *ct)
 {
-	g.started++;
-	int fd = socket(g.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct loader *ld = c->ld;
+
+	ld->started++;
+	int fd = socket(cfg.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		fail(NULL, "socket: %s", strerror(errno));
-		if (g.mode == MODE_FISHERMEN)
-			g.free_slots[g.nfree++] = c->id;
+		fail(ld, NULL, "socket: %s", strerror(errno));
+		if (cfg.mode == MODE_FISHERMEN)
+			ld->free_slots[ld->nfree++] = (unsigned)(c - ld->conns);
 		return false;
 	}
 	c->fd = fd;
@@ -397,13 +486,13 @@ static bool conn_start(struct conn *c, const struct catch_text *ct)
 	c->last = 0;
 	c->replied = false;
 	c->rlen = 0;
-	g.inflight++;
-	g.connecting++;
+	ld->inflight++;
+	ld->connecting++;
 
-	if (g.sources > 0 && g.addr.ss_family == AF_INET) {
+	if (cfg.sources > 0 && cfg.addr.ss_family == AF_INET) {
 		int one = 1;
 		struct sockaddr_in src = {.sin_family = AF_INET};
-		src.sin_addr.s_addr = htonl(0x7f000002u + c->id % g.sources);
+		src.sin_addr.s_addr = htonl(0x7f000002u + c->id % cfg.sources);
 		if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) < 0) {
 			conn_error(c, "IP_BIND_ADDRESS_NO_PORT", errno);
 			return false;
@@ -430,12 +519,12 @@ static bool conn_start(struct conn *c, const struct catch_text *ct)
 	 */
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 	                         .data.ptr = c};
-	if (epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	if (epoll_ctl(ld->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		conn_error(c, "epoll_ctl", errno);
 		return false;
 	}
 	c->started_ns = now_ns();
-	if (connect(fd, (struct sockaddr *)&g.addr, g.addrlen) < 0 && errno != EINPROGRESS) {
+	if (connect(fd, (struct sockaddr *)&cfg.addr, cfg.addrlen) < 0 && errno != EINPROGRESS) {
 		conn_error(c, "connect", errno);
 		return false;
 	}
@@ -450,17 +539,18 @@ static bool conn_start(struct conn *c, const struct catch_text *ct)
  */
 static size_t conn_due(const struct conn *c, size_t off)
 {
+	const struct loader *ld = c->ld;
 	const struct catch_text *ct = c->c;
 
-	if (g.mode != MODE_PIPELINE)
+	if (cfg.mode != MODE_PIPELINE)
 		return c->sent < ct->len ? ct->len - off : 0;
 	uint64_t begun = (c->sent + ct->len - 1) / ct->len;
 	uint64_t answered = c->last / ct->total;
-	uint64_t room = g.stop || begun - answered >= g.window
-	                ? 0 : g.window - (begun - answered);
-	if (g.count) {
-		uint64_t done = g.pipe_batches * ct->lines;
-		uint64_t left = done >= g.count ? 0 : (g.count - done + ct->lines - 1) / ct->lines;
+	uint64_t room = ld->stop || begun - answered >= cfg.window
+	                ? 0 : cfg.window - (begun - answered);
+	if (cfg.count) {
+		uint64_t done = ld->pipe_batches * ct->lines;
+		uint64_t left = done >= ld->count ? 0 : (ld->count - done + ct->lines - 1) / ct->lines;
 		if (room > left)
 			room = left;
 	}
@@ -470,6 +560,7 @@ static size_t conn_due(const struct conn *c, size_t off)
 /* Write what is due; false if the connection was closed. */
 static bool conn_send(struct conn *c)
 {
+	struct loader *ld = c->ld;
 	const struct catch_text *ct = c->c;
 
 	for (;;) {
@@ -487,21 +578,21 @@ static bool conn_send(struct conn *c)
 			conn_error(c, "send", errno);
 			return false;
 		}
-		if (g.mode == MODE_PIPELINE) {
+		if (cfg.mode == MODE_PIPELINE) {
 			uint64_t before = (c->sent + ct->len - 1) / ct->len;
 			uint64_t after = (c->sent + (uint64_t)n + ct->len - 1) / ct->len;
-			g.pipe_batches += after - before;
-			if (g.count && g.pipe_batches * ct->lines >= g.count && !g.stop) {
-				g.stop = true;
-				g.stop_why = "count";
+			ld->pipe_batches += after - before;
+			if (cfg.count && ld->pipe_batches * ct->lines >= ld->count && !ld->stop) {
+				ld->stop = true;
+				ld->stop_why = "count";
 			}
 		}
 		c->sent += (uint64_t)n;
 	}
 	/* Fishermen: catch out, half-close.  Pipeline: stopped at a batch end. */
 	if (c->state == ST_OPEN && c->sent % ct->len == 0 &&
-	    ((g.mode == MODE_FISHERMEN && c->sent == ct->len) ||
-	     (g.mode == MODE_PIPELINE && g.stop))) {
+	    ((cfg.mode == MODE_FISHERMEN && c->sent == ct->len) ||
+	     (cfg.mode == MODE_PIPELINE && ld->stop))) {
 		if (shutdown(c->fd, SHUT_WR) < 0) {
 			conn_error(c, "shutdown", errno);
 			return false;
@@ -514,21 +605,22 @@ static bool conn_send(struct conn *c)
 /* One reply line (without CRLF); false if the connection was closed. */
 static bool conn_reply(struct conn *c, const char *line, size_t len)
 {
+	struct loader *ld = c->ld;
 	uint64_t v = 0;
 
 	if (len >= 5 && memcmp(line, "ERROR", 5) == 0) {
-		fail(c, "server said \"%.*s\"", (int)len, line);
+		fail(ld, c, "server said \"%.*s\"", (int)len, line);
 		conn_close(c);
 		return false;
 	}
 	if (len == 0 || len > 19) {
-		fail(c, "bad reply \"%.*s\"", (int)len, line);
+		fail(ld, c, "bad reply \"%.*s\"", (int)len, line);
 		conn_close(c);
 		return false;
 	}
 	for (size_t i = 0; i < len; i++) {
 		if (line[i] < '0' || line[i] > '9') {
-			fail(c, "bad reply \"%.*s\"", (int)len, line);
+			fail(ld, c, "bad reply \"%.*s\"", (int)len, line);
 			conn_close(c);
 			return false;
 		}
@@ -536,19 +628,19 @@ static bool conn_reply(struct conn *c, const char *line, size_t len)
 	}
 	uint64_t owed = catch_owed(c->c, c->sent);
 	if ((c->replied && v < c->last) || v > owed || !catch_valid(c->c, v)) {
-		fail(c, "tally %" PRIu64 " is no running total of what was sent "
+		fail(ld, c, "tally %" PRIu64 " is no running total of what was sent "
 		     "(last %" PRIu64 ", owed at most %" PRIu64 ")", v, c->last, owed);
 		conn_close(c);
 		return false;
 	}
-	g.replies++;
+	ld->replies++;
 	c->last = v;
 	c->replied = true;
-	if (g.mode == MODE_HOLD && c->state == ST_OPEN && v == c->c->total &&
+	if (cfg.mode == MODE_HOLD && c->state == ST_OPEN && v == c->c->total &&
 	    c->sent == c->c->len) {
 		c->state = ST_PAID;
-		if (++g.held > g.held_peak)
-			g.held_peak = g.held;
+		if (++ld->held > ld->held_peak)
+			ld->held_peak = ld->held;
 	}
 	return true;
 }
@@ -556,25 +648,26 @@ static bool conn_reply(struct conn *c, const char *line, size_t len)
 /* The server closed: was everything paid? */
 static void conn_eof(struct conn *c)
 {
+	struct loader *ld = c->ld;
+
 	if (c->state != ST_HALF_CLOSED) {
-		fail(c, "server closed the connection early");
+		fail(ld, c, "server closed the connection early");
 		conn_close(c);
 		return;
 	}
 	uint64_t owed = catch_owed(c->c, c->sent);
 	if (!c->replied || c->last != owed || c->rlen != 0) {
-		fail(c, "last tally %" PRIu64 "%s, owed %" PRIu64,
+		fail(ld, c, "last tally %" PRIu64 "%s, owed %" PRIu64,
 		     c->last, c->replied ? "" : " (no reply at all)", owed);
 		conn_close(c);
 		return;
 	}
-	if (g.mode == MODE_FISHERMEN)
-		record_latency(now_ns() - c->started_ns);
-	g.lines_done += c->sent / c->c->len * c->c->lines;
-	g.done++;
+	if (cfg.mode == MODE_FISHERMEN)
+		record_latency(ld, now_ns() - c->started_ns);
+	ld->lines_done += c->sent / c->c->len * c->c->lines;
+	ld->done++;
 	conn_close(c);
 }
-
 /* Read until EAGAIN; false if the connection was closed. */
 static bool conn_read(struct conn *c)
 {
@@ -601,7 +694,7 @@ static bool conn_read(struct conn *c)
 		 * window and the run would time the ACK timer, not the server.
 		 * TCP_QUICKACK is not sticky: it is set again after every read.
 		 */
-		if (g.mode == MODE_PIPELINE && g.quickack) {
+		if (cfg.mode == MODE_PIPELINE && cfg.quickack) {
 			int one = 1;
 			setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
 		}
@@ -609,7 +702,7 @@ static bool conn_read(struct conn *c)
 			char ch = buf[i];
 			if (ch == '\n') {
 				if (c->rlen == 0 || c->rbuf[c->rlen - 1] != '\r') {
-					fail(c, "reply not ended by CRLF");
+					fail(c->ld, c, "reply not ended by CRLF");
 					conn_close(c);
 					return false;
 				}
@@ -619,7 +712,7 @@ static bool conn_read(struct conn *c)
 			} else if (c->rlen < sizeof c->rbuf) {
 				c->rbuf[c->rlen++] = ch;
 			} else {
-				fail(c, "reply longer than %zu bytes", sizeof c->rbuf);
+				fail(c->ld, c, "reply longer than %zu bytes", sizeof c->rbuf);
 				conn_close(c);
 				return false;
 			}
@@ -640,7 +733,7 @@ static void conn_event(struct conn *c, uint32_t events)
 		if (!(events & (EPOLLOUT | EPOLLIN | EPOLLHUP)))
 			return;
 		c->state = ST_OPEN;
-		g.connecting--;
+		c->ld->connecting--;
 	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		if (!conn_read(c))
@@ -649,13 +742,14 @@ static void conn_event(struct conn *c, uint32_t events)
 		conn_send(c);
 }
 
+
 /* ------------------------------------------------------------------ */
-/* The run                                                             */
+/* One thread's run                                                    */
 /* ------------------------------------------------------------------ */
 
 static const struct catch_text *catch_for(uint64_t n)
 {
-	return g.mode == MODE_PIPELINE ? &g.pipe : &g.catches[n % NCATCHES];
+	return cfg.mode == MODE_PIPELINE ? &cfg.pipe : &cfg.catches[n % NCATCHES];
 }
 
 /*
@@ -664,16 +758,258 @@ static const struct catch_text *catch_for(uint64_t n)
  * burst of 1000, and a SYN dropped from a full backlog is retried only after
  * a second, which would measure the kernel's retransmit timer, not the server.
  */
-static void start_more(void)
+static void start_more(struct loader *ld)
 {
-	while (!g.stop && g.nfree > 0 && g.connecting < g.max_connecting) {
-		if (g.mode == MODE_FISHERMEN && g.count && g.started >= g.count)
+	while (!ld->stop && ld->nfree > 0 && ld->connecting < ld->max_connecting) {
+		if (cfg.mode == MODE_FISHERMEN && cfg.count && ld->started >= ld->count)
 			break;
-		struct conn *c = &g.conns[g.free_slots[--g.nfree]];
-		c->serial = (uint32_t)g.started;
-		conn_start(c, catch_for(g.started));
+		struct conn *c = &ld->conns[ld->free_slots[--ld->nfree]];
+		conn_start(c, catch_for(ld->started));
 	}
 }
+
+/* Nothing open and nothing more to start. */
+static bool loader_finished(const struct loader *ld)
+{
+	bool all_started = cfg.mode == MODE_FISHERMEN
+	                   ? cfg.count && ld->started >= ld->count
+	                   : ld->started == ld->conc;
+	return ld->inflight == 0 && (ld->stop || all_started);
+}
+
+/* Take up a stop another thread (or a signal) asked for. */
+static void follow_stop(struct loader *ld)
+{
+	const char *why = atomic_load(&sh.stop_why);
+	if (why != NULL && !ld->stop) {
+		ld->stop = true;
+		ld->stop_why = why;
+	}
+}
+
+static void stop_pipeline(struct loader *ld)
+{
+	for (unsigned i = 0; i < ld->conc; i++) {
+		struct conn *c = &ld->conns[i];
+		if (c->state == ST_OPEN)
+			conn_send(c);   /* finishes its batch, then half-closes */
+	}
+}
+
+static void release_all(struct loader *ld)
+{
+	for (unsigned i = 0; i < ld->conc; i++)
+		if (ld->conns[i].state != ST_FREE)
+			conn_close(&ld->conns[i]);
+}
+
+static void publish(struct loader *ld)
+{
+	struct published *p = &ld->pub;
+	atomic_store_explicit(&p->done, ld->done, memory_order_relaxed);
+	atomic_store_explicit(&p->errors, ld->errors, memory_order_relaxed);
+	atomic_store_explicit(&p->replies, ld->replies, memory_order_relaxed);
+	atomic_store_explicit(&p->batches, ld->pipe_batches, memory_order_relaxed);
+	atomic_store_explicit(&p->inflight, ld->inflight, memory_order_relaxed);
+	atomic_store_explicit(&p->connecting, ld->connecting, memory_order_relaxed);
+	atomic_store_explicit(&p->held, ld->held, memory_order_relaxed);
+}
+
+struct totals {
+	uint64_t done, errors, replies, batches;
+	unsigned inflight, connecting, held;
+};
+
+/* The sum of what every thread last published (thread 0, while running). */
+static struct totals published_totals(void)
+{
+	struct totals t = {0};
+
+	for (unsigned i = 0; i < cfg.threads; i++) {
+		struct published *p = &loaders[i].pub;
+		t.done += atomic_load_explicit(&p->done, memory_order_relaxed);
+		t.errors += atomic_load_explicit(&p->errors, memory_order_relaxed);
+		t.replies += atomic_load_explicit(&p->replies, memory_order_relaxed);
+		t.batches += atomic_load_explicit(&p->batches, memory_order_relaxed);
+		t.inflight += atomic_load_explicit(&p->inflight, memory_order_relaxed);
+		t.connecting += atomic_load_explicit(&p->connecting, memory_order_relaxed);
+		t.held += atomic_load_explicit(&p->held, memory_order_relaxed);
+	}
+	return t;
+}
+
+static void progress(double t, const struct totals *s)
+{
+	if (cfg.quiet)
+		return;
+	if (cfg.mode == MODE_FISHERMEN)
+		fprintf(stderr, "fishload: %5.1fs %" PRIu64 " fishermen paid (%.0f/s), %u in flight, %" PRIu64 " errors\n",
+		        t, s->done, (double)s->done / t, s->inflight, s->errors);
+	else if (cfg.mode == MODE_PIPELINE)
+		fprintf(stderr, "fishload: %5.1fs %" PRIu64 " lines sent, %" PRIu64 " replies, %u connections, %" PRIu64 " errors\n",
+		        t, s->batches * cfg.pipe.lines, s->replies, s->inflight, s->errors);
+	else
+		fprintf(stderr, "fishload: %5.1fs %u of %u held, %u connecting, %" PRIu64 " errors\n",
+		        t, s->held, cfg.conc, s->connecting, s->errors);
+}
+
+static int sig_tag, stdin_tag;
+
+/* Returns true if stdin was added to the epoll set. */
+static bool watch_stdin(struct loader *ld)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &stdin_tag};
+	/* EPERM: a regular file or /dev/null, which never "closes". */
+	return epoll_ctl(ld->ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0;
+}
+
+/* Thread 0 only: a signal came, or stdin is readable. */
+static void lead_event(struct loader *ld, const void *tag)
+{
+	if (tag == &sig_tag) {
+		struct signalfd_siginfo si;
+		while (read(sigfd, &si, sizeof si) > 0)
+			;
+		stop_all("signal");
+		return;
+	}
+	/* stdin: readable means data or EOF; only EOF ends the hold. */
+	char buf[256];
+	ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		epoll_ctl(ld->ep, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
+		stop_all("stdin closed");
+	}
+}
+
+/*
+ * The event loop of one thread.  Every thread runs its own share of the
+ * connections to the end.  Thread 0 also does what there is one of: it
+ * reads the signals and stdin, prints progress and "held N", and leaves its
+ * loop only once every other thread has left theirs, so that a signal still
+ * reaches them all.
+ */
+static void loader_run(struct loader *ld)
+{
+	const bool lead = ld->index == 0;
+	enum { MAXEV = 512 };
+	struct epoll_event evs[MAXEV];
+	double next_progress = 3.0, hold_until = 0;
+	bool told_held = false;
+
+	for (;;) {
+		start_more(ld);
+		if (loader_finished(ld)) {
+			if (ld->end_ns == 0)
+				ld->end_ns = now_ns();   /* its share of the run ends here */
+			if (!lead || atomic_load(&sh.running) == 1)
+				break;
+		}
+
+		int wait_ms = 100;
+		if (hold_until) {
+			double left = (hold_until - elapsed()) * 1000;
+			wait_ms = left <= 0 ? 0 : left < 100 ? (int)left + 1 : 100;
+		}
+		int n = epoll_wait(ld->ep, evs, MAXEV, wait_ms);
+		if (n < 0 && errno != EINTR) {
+			fprintf(stderr, "fishload: epoll_wait: %s\n", strerror(errno));
+			exit(1);
+		}
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == &ld->wakefd) {
+				uint64_t news;
+				ssize_t r = read(ld->wakefd, &news, sizeof news);
+				(void)r;   /* only the wake-up matters */
+				continue;
+			}
+			if (p == &sig_tag || p == &stdin_tag) {
+				lead_event(ld, p);
+				continue;
+			}
+			struct conn *c = p;
+			if (c->state != ST_FREE)
+				conn_event(c, evs[i].events);
+		}
+
+		double t = elapsed();
+		if (!ld->stop && cfg.seconds && t >= cfg.seconds && cfg.mode != MODE_HOLD) {
+			ld->stop = true;
+			ld->stop_why = "seconds";
+		}
+		/* Hold wants every connection: one error spoils the measurement. */
+		uint_fast64_t errors = atomic_load(&sh.errors);
+		if (errors >= 100 || (cfg.mode == MODE_HOLD && errors))
+			stop_all("errors");
+
+		if (cfg.mode == MODE_HOLD) {
+			publish(ld);
+			if (!lead && !told_held && ld->held == ld->conc) {
+				told_held = true;
+				wake(&loaders[0]);
+			}
+			bool holding = atomic_load(&sh.holding);
+			if (lead && !holding && published_totals().held == cfg.conc) {
+				/* Every thread once had all its share paid at once. */
+				holding = true;
+				atomic_store(&sh.holding, true);
+				printf("held %u\n", cfg.conc);
+				fflush(stdout);
+				watch_stdin(ld);
+				if (cfg.hold_seconds)
+					hold_until = t + cfg.hold_seconds;
+			}
+			if (holding && ld->held < ld->conc && !ld->stop) {
+				fail(ld, NULL, "%u held connections were closed by the server",
+				     ld->conc - ld->held);
+				stop_all("lost connections");
+			}
+			if (lead && holding && hold_until && t >= hold_until)
+				stop_all("hold-seconds");
+		}
+		follow_stop(ld);
+		if (cfg.mode == MODE_PIPELINE && ld->stop)
+			stop_pipeline(ld);
+		if (cfg.mode == MODE_HOLD && ld->stop)
+			release_all(ld);   /* the held ones are let go */
+
+		if (t >= cfg.timeout && !loader_finished(ld)) {
+			ld->timed_out = true;
+			fprintf(stderr, "fishload: timeout after %.1f s with %u connections "
+			        "open (%s)\n", t, ld->inflight,
+			        cfg.mode == MODE_HOLD && !atomic_load(&sh.holding)
+			        ? "not all paid yet" : "unfinished");
+			ld->errors++;
+			atomic_fetch_add(&sh.errors, 1);
+			release_all(ld);
+			if (!ld->stop) {
+				ld->stop = true;
+				ld->stop_why = "timeout";
+			}
+		}
+		publish(ld);
+		if (lead && t >= next_progress) {
+			struct totals s = published_totals();
+			progress(t, &s);
+			next_progress += 1.0;
+		}
+	}
+	if (!lead) {
+		atomic_fetch_sub(&sh.running, 1);
+		wake(&loaders[0]);
+	}
+}
+
+static void *loader_thread(void *arg)
+{
+	loader_run(arg);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Setting up, merging, reporting                                      */
+/* ------------------------------------------------------------------ */
 
 static void raise_nofile(unsigned need)
 {
@@ -686,46 +1022,55 @@ static void raise_nofile(unsigned need)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)need + 16) {
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)need + 16 + 2 * cfg.threads) {
 		fprintf(stderr, "fishload: %u connections need %u file descriptors, "
-		        "the limit is %llu (raise ulimit -Hn)\n", need, need + 16,
+		        "the limit is %llu (raise ulimit -Hn)\n", need, need + 16 + 2 * cfg.threads,
 		        (unsigned long long)rl.rlim_cur);
 		exit(1);
 	}
 }
 
-static void progress(double t)
+/* Thread i's share of n: the first n % threads threads take one more. */
+static uint64_t share(uint64_t n, unsigned i)
 {
-	if (g.quiet)
-		return;
-	if (g.mode == MODE_FISHERMEN)
-		fprintf(stderr, "fishload: %5.1fs %" PRIu64 " fishermen paid (%.0f/s), %u in flight, %" PRIu64 " errors\n",
-		        t, g.done, (double)g.done / t, g.inflight, g.errors);
-	else if (g.mode == MODE_PIPELINE)
-		fprintf(stderr, "fishload: %5.1fs %" PRIu64 " lines sent, %" PRIu64 " replies, %u connections, %" PRIu64 " errors\n",
-		        t, g.pipe_batches * g.pipe.lines, g.replies, g.inflight, g.errors);
-	else
-		fprintf(stderr, "fishload: %5.1fs %u of %u held, %u connecting, %" PRIu64 " errors\n",
-		        t, g.held, g.conc, g.connecting, g.errors);
+	return n / cfg.threads + (i < n % cfg.threads);
 }
 
-static int sig_tag, stdin_tag;
-
-static void stop_pipeline(void)
+/* Its share of everything, its own epoll set and connections. */
+static void loader_init(struct loader *ld, unsigned index, uint32_t first_id)
 {
-	for (unsigned i = 0; i < g.conc; i++) {
-		struct conn *c = &g.conns[i];
-		if (c->state == ST_OPEN)
-			conn_send(c);   /* finishes its batch, then half-closes */
+	ld->index = index;
+	ld->conc = (unsigned)share(cfg.conc, index);
+	ld->first_id = first_id;
+	ld->count = share(cfg.count, index);
+	ld->max_connecting = (unsigned)share(cfg.max_connecting, index);
+	if (ld->max_connecting == 0)
+		ld->max_connecting = 1;
+	ld->ep = epoll_create1(EPOLL_CLOEXEC);
+	ld->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &ld->wakefd};
+	if (ld->ep < 0 || ld->wakefd < 0 ||
+	    epoll_ctl(ld->ep, EPOLL_CTL_ADD, ld->wakefd, &ev) < 0) {
+		fprintf(stderr, "fishload: epoll or eventfd: %s\n", strerror(errno));
+		exit(1);
+	}
+	ld->conns = xcalloc(ld->conc, sizeof *ld->conns);
+	ld->free_slots = xcalloc(ld->conc, sizeof *ld->free_slots);
+	for (unsigned i = 0; i < ld->conc; i++) {
+		ld->conns[i].fd = -1;
+		ld->conns[i].ld = ld;
+		ld->conns[i].id = first_id + i;
+		ld->free_slots[ld->nfree++] = ld->conc - 1 - i;   /* slot 0 on top */
 	}
 }
 
-/* Returns true if stdin was added to the epoll set. */
-static bool watch_stdin(void)
+static void loader_free(struct loader *ld)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &stdin_tag};
-	/* EPERM: a regular file or /dev/null, which never "closes". */
-	return epoll_ctl(g.ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0;
+	free(ld->lat_us);
+	free(ld->free_slots);
+	free(ld->conns);
+	close(ld->wakefd);
+	close(ld->ep);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -734,17 +1079,19 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static uint32_t percentile(double q)
+/* The q-quantile of n sorted latencies. */
+static uint32_t percentile(const uint32_t *lat, size_t n, double q)
 {
-	if (g.nlat == 0)
+	if (n == 0)
 		return 0;
-	size_t rank = (size_t)(q * (double)g.nlat + 0.999999);
+	size_t rank = (size_t)(q * (double)n + 0.999999);
 	if (rank < 1)
 		rank = 1;
-	if (rank > g.nlat)
-		rank = g.nlat;
-	return g.lat_us[rank - 1];
+	if (rank > n)
+		rank = n;
+	return lat[rank - 1];
 }
+
 
 static void usage(FILE *out)
 {
@@ -752,7 +1099,7 @@ static void usage(FILE *out)
 	    "usage: fishload fishermen|pipeline|hold [-a ADDR] -p PORT [-n CONC]\n"
 	    "                [--count N] [--seconds S] [--timeout S] [--batch LINES]\n"
 	    "                [--window BATCHES] [--sources K] [--connecting N]\n"
-	    "                [--hold-seconds S] [--quickack] [-q]\n"
+	    "                [--hold-seconds S] [--quickack] [--threads T] [-q]\n"
 	    "  -a, --addr ADDR       server address (default 127.0.0.1)\n"
 	    "  -p, --port PORT       server port (required)\n"
 	    "  -n, --concurrency N   fishermen in flight / connections (default 100)\n"
@@ -765,6 +1112,8 @@ static void usage(FILE *out)
 	    "      --connecting N    connects outstanding at once (default 1000)\n"
 	    "      --hold-seconds S  hold: release after S s (default: on signal/stdin EOF)\n"
 	    "      --quickack        pipeline: TCP_QUICKACK after every read\n"
+	    "      --threads T       T threads, each its own epoll loop and share of -n,\n"
+	    "                        --count and --connecting (default 1, at most 64)\n"
 	    "  -q, --quiet           no progress lines\n");
 }
 
@@ -797,6 +1146,7 @@ static void parse_args(int argc, char **argv)
 		{"hold-seconds", required_argument, NULL, 'H'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"quickack", no_argument, NULL, 'Q'},
+		{"threads", required_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -808,17 +1158,18 @@ static void parse_args(int argc, char **argv)
 		switch (ch) {
 		case 'a': addr = optarg; break;
 		case 'p': port = (long)parse_num("-p", optarg, 1, 65535); break;
-		case 'n': g.conc = (unsigned)parse_num("-n", optarg, 1, 1000000); break;
-		case 'C': g.count = (uint64_t)parse_num("--count", optarg, 1, 1e15); break;
-		case 'S': g.seconds = parse_num("--seconds", optarg, 0.001, 86400); break;
-		case 'T': g.timeout = parse_num("--timeout", optarg, 0.001, 86400); break;
-		case 'B': g.batch = (uint32_t)parse_num("--batch", optarg, 1, 100000); break;
-		case 'W': g.window = (unsigned)parse_num("--window", optarg, 1, 1000000); break;
-		case 'K': g.sources = (unsigned)parse_num("--sources", optarg, 0, 250); break;
-		case 'X': g.max_connecting = (unsigned)parse_num("--connecting", optarg, 1, 1000000); break;
-		case 'H': g.hold_seconds = parse_num("--hold-seconds", optarg, 0.001, 86400); break;
-		case 'q': g.quiet = true; break;
-		case 'Q': g.quickack = true; break;
+		case 'n': cfg.conc = (unsigned)parse_num("-n", optarg, 1, 1000000); break;
+		case 'C': cfg.count = (uint64_t)parse_num("--count", optarg, 1, 1e15); break;
+		case 'S': cfg.seconds = parse_num("--seconds", optarg, 0.001, 86400); break;
+		case 'T': cfg.timeout = parse_num("--timeout", optarg, 0.001, 86400); break;
+		case 'B': cfg.batch = (uint32_t)parse_num("--batch", optarg, 1, 100000); break;
+		case 'W': cfg.window = (unsigned)parse_num("--window", optarg, 1, 1000000); break;
+		case 'K': cfg.sources = (unsigned)parse_num("--sources", optarg, 0, 250); break;
+		case 'X': cfg.max_connecting = (unsigned)parse_num("--connecting", optarg, 1, 1000000); break;
+		case 'H': cfg.hold_seconds = parse_num("--hold-seconds", optarg, 0.001, 86400); break;
+		case 'q': cfg.quiet = true; break;
+		case 'Q': cfg.quickack = true; break;
+		case 'J': cfg.threads = (unsigned)parse_num("--threads", optarg, 1, MAX_THREADS); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -836,30 +1187,36 @@ static void parse_args(int argc, char **argv)
 		usage(stderr);
 		exit(2);
 	}
-	g.mode = (enum mode)k;
-	if (g.mode == MODE_FISHERMEN && !g.count && !g.seconds) {
+	cfg.mode = (enum mode)k;
+	if (cfg.mode == MODE_FISHERMEN && !cfg.count && !cfg.seconds) {
 		fprintf(stderr, "fishload: fishermen needs --count or --seconds\n");
 		exit(2);
 	}
-	if (g.mode == MODE_PIPELINE && !g.count && !g.seconds) {
+	if (cfg.mode == MODE_PIPELINE && !cfg.count && !cfg.seconds) {
 		fprintf(stderr, "fishload: pipeline needs --count or --seconds\n");
 		exit(2);
 	}
+	/* A thread with no connection or no work would only confuse the count. */
+	if (cfg.threads > cfg.conc || (cfg.count && cfg.threads > cfg.count)) {
+		fprintf(stderr, "fishload: --threads %u is more than -n or --count\n",
+		        cfg.threads);
+		exit(2);
+	}
 
-	struct sockaddr_in *sin = (struct sockaddr_in *)&g.addr;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&g.addr;
-	memset(&g.addr, 0, sizeof g.addr);
+	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg.addr;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&cfg.addr;
+	memset(&cfg.addr, 0, sizeof cfg.addr);
 	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)port);
-		g.addrlen = sizeof *sin;
+		cfg.addrlen = sizeof *sin;
 		/* Sources in 127/8 reach only a server in 127/8. */
 		if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127)
-			g.sources = 0;
+			cfg.sources = 0;
 	} else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)port);
-		g.addrlen = sizeof *sin6;
+		cfg.addrlen = sizeof *sin6;
 	} else {
 		fprintf(stderr, "fishload: not a numeric address: %s\n", addr);
 		exit(2);
@@ -869,193 +1226,137 @@ static void parse_args(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	parse_args(argc, argv);
-	raise_nofile(g.conc);
+	raise_nofile(cfg.conc);
 
 	/* Catches of 5, 3, 9 and 16 lines, cut from different parts of the pool. */
 	static const unsigned starts[NCATCHES] = {0, 5, 8, 3};
 	static const uint32_t lens[NCATCHES] = {5, 3, 9, 16};
 	for (unsigned i = 0; i < NCATCHES; i++)
-		catch_make(&g.catches[i], starts[i], lens[i]);
-	catch_make(&g.pipe, 0, g.batch);
-	if (g.mode == MODE_PIPELINE && g.pipe.total == 0) {
+		catch_make(&cfg.catches[i], starts[i], lens[i]);
+	catch_make(&cfg.pipe, 0, cfg.batch);
+	if (cfg.mode == MODE_PIPELINE && cfg.pipe.total == 0) {
 		fprintf(stderr, "fishload: a pipeline batch must be worth something\n");
 		return 2;
 	}
-	if ((double)g.pipe.len * (g.window + 1) > 64.0 * 1024 * 1024) {
+	if ((double)cfg.pipe.len * (cfg.window + 1) > 64.0 * 1024 * 1024) {
 		fprintf(stderr, "fishload: --batch times --window is too large\n");
 		return 2;
 	}
-	catch_repeat(&g.pipe, g.window + 1);
+	catch_repeat(&cfg.pipe, cfg.window + 1);
 
-	g.ep = epoll_create1(EPOLL_CLOEXEC);
-	if (g.ep < 0) {
-		fprintf(stderr, "fishload: epoll_create1: %s\n", strerror(errno));
-		return 1;
+	loaders = xcalloc(cfg.threads, sizeof *loaders);
+	uint32_t first_id = 0;
+	for (unsigned i = 0; i < cfg.threads; i++) {
+		loader_init(&loaders[i], i, first_id);
+		first_id += loaders[i].conc;
 	}
-	/* Signals arrive as a readable fd: no race with epoll_wait. */
+
+	/*
+	 * Signals arrive as a readable fd in thread 0's epoll set: no race
+	 * with epoll_wait.  Blocked before any thread starts, so that every
+	 * thread inherits the mask and none of them takes the signal itself.
+	 */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	g.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &sig_tag};
-	if (g.sigfd < 0 || epoll_ctl(g.ep, EPOLL_CTL_ADD, g.sigfd, &sev) < 0) {
+	if (sigfd < 0 || epoll_ctl(loaders[0].ep, EPOLL_CTL_ADD, sigfd, &sev) < 0) {
 		fprintf(stderr, "fishload: signalfd: %s\n", strerror(errno));
 		return 1;
 	}
 
-	g.conns = xcalloc(g.conc, sizeof *g.conns);
-	g.free_slots = xcalloc(g.conc, sizeof *g.free_slots);
-	for (unsigned i = 0; i < g.conc; i++) {
-		g.conns[i].fd = -1;
-		g.conns[i].id = i;
-		g.free_slots[g.nfree++] = g.conc - 1 - i;   /* slot 0 on top */
-	}
-
-	enum { MAXEV = 512 };
-	struct epoll_event evs[MAXEV];
-	g.t0_ns = now_ns();
-	double next_progress = 3.0, hold_until = 0, end_t = 0;
-	bool holding = false, timed_out = false;
-
-	for (;;) {
-		start_more();
-		bool all_started = g.mode == MODE_FISHERMEN
-		                   ? g.count && g.started >= g.count
-		                   : g.started == g.conc;
-		if (g.inflight == 0 && (g.stop || all_started))
-			break;
-
-		int n = epoll_wait(g.ep, evs, MAXEV, 100);
-		if (n < 0 && errno != EINTR) {
-			fprintf(stderr, "fishload: epoll_wait: %s\n", strerror(errno));
-			return 1;
-		}
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-			if (p == &sig_tag) {
-				struct signalfd_siginfo si;
-				while (read(g.sigfd, &si, sizeof si) > 0)
-					;
-				if (!g.stop) {
-					g.stop = true;
-					g.stop_why = "signal";
-				}
-			} else if (p != &stdin_tag) {
-				struct conn *c = p;
-				if (c->state != ST_FREE)
-					conn_event(c, evs[i].events);
-			} else {
-				/* stdin: readable means data or EOF; only EOF ends the hold. */
-				char buf[256];
-				ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
-				if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-					epoll_ctl(g.ep, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
-					if (!g.stop) {
-						g.stop = true;
-						g.stop_why = "stdin closed";
-					}
-				}
-			}
-		}
-
-		double t = elapsed();
-		if (!g.stop && g.seconds && t >= g.seconds && g.mode != MODE_HOLD) {
-			g.stop = true;
-			g.stop_why = "seconds";
-		}
-		/* Hold wants every connection: one error spoils the measurement. */
-		if (!g.stop && (g.errors >= 100 || (g.mode == MODE_HOLD && g.errors))) {
-			g.stop = true;
-			g.stop_why = "errors";
-		}
-		if (g.mode == MODE_PIPELINE && g.stop)
-			stop_pipeline();
-
-		if (g.mode == MODE_HOLD) {
-			if (!holding && g.held == g.conc) {
-				holding = true;
-				printf("held %u\n", g.held);
-				fflush(stdout);
-				watch_stdin();
-				if (g.hold_seconds)
-					hold_until = t + g.hold_seconds;
-			}
-			if (holding && g.held < g.conc && !g.stop) {
-				fail(NULL, "%u held connections were closed by the server",
-				     g.conc - g.held);
-				g.stop = true;
-				g.stop_why = "lost connections";
-			}
-			if (holding && hold_until && t >= hold_until && !g.stop) {
-				g.stop = true;
-				g.stop_why = "hold-seconds";
-			}
-			if (g.stop) {
-				/* Release: close every held connection. */
-				for (unsigned i = 0; i < g.conc; i++)
-					if (g.conns[i].state != ST_FREE)
-						conn_close(&g.conns[i]);
-			}
-		}
-		if (t >= g.timeout) {
-			timed_out = true;
-			fprintf(stderr, "fishload: timeout after %.1f s with %u connections "
-			        "open (%s)\n", t, g.inflight,
-			        g.mode == MODE_HOLD && !holding ? "not all paid yet" : "unfinished");
-			g.errors++;
-			for (unsigned i = 0; i < g.conc; i++)
-				if (g.conns[i].state != ST_FREE)
-					conn_close(&g.conns[i]);
-			break;
-		}
-		if (t >= next_progress) {
-			progress(t);
-			next_progress += 1.0;
+	/* --threads 1 starts no thread: thread 0 is this one. */
+	atomic_store(&sh.running, cfg.threads);
+	cfg.t0_ns = now_ns();
+	for (unsigned i = 1; i < cfg.threads; i++) {
+		int err = pthread_create(&loaders[i].thread, NULL, loader_thread, &loaders[i]);
+		if (err != 0) {
+			fprintf(stderr, "fishload: cannot start thread %u: %s\n", i, strerror(err));
+			exit(1);   /* the threads already started die with the process */
 		}
 	}
-	end_t = elapsed();
-	if (end_t >= 3.0 && !g.quiet) {
-		if (g.mode != MODE_HOLD)   /* held ones are released by now */
-			progress(end_t);
-		fprintf(stderr, "fishload: stopped (%s)\n", g.stop_why ? g.stop_why : "done");
+	loader_run(&loaders[0]);
+	for (unsigned i = 1; i < cfg.threads; i++)
+		pthread_join(loaders[i].thread, NULL);
+
+	/*
+	 * Merge.  The run ends when the last thread's share did, not when
+	 * thread 0 noticed (it polls every 100 ms): fps must not count that.
+	 */
+	struct loader sum = {0};
+	uint64_t end_ns = cfg.t0_ns;
+	for (unsigned i = 0; i < cfg.threads; i++) {
+		struct loader *ld = &loaders[i];
+		/* Every started fisherman must have been paid. */
+		if (cfg.mode != MODE_HOLD && !ld->timed_out && ld->done + ld->errors < ld->started)
+			fail(ld, NULL, "%" PRIu64 " connections unaccounted for",
+			     ld->started - ld->done);
+		if (ld->end_ns > end_ns)
+			end_ns = ld->end_ns;
+		sum.started += ld->started;
+		sum.done += ld->done;
+		sum.errors += ld->errors;
+		sum.lines_done += ld->lines_done;
+		sum.replies += ld->replies;
+		sum.pipe_batches += ld->pipe_batches;
+		/* = the held at once if errors is 0: a thread that lost one failed */
+		sum.held_peak += ld->held_peak;
+		sum.nlat += ld->nlat;
+	}
+	uint32_t *lat = xcalloc(sum.nlat, sizeof *lat);
+	size_t nlat = 0;
+	for (unsigned i = 0; i < cfg.threads; i++) {
+		if (loaders[i].nlat)
+			memcpy(lat + nlat, loaders[i].lat_us, loaders[i].nlat * sizeof *lat);
+		nlat += loaders[i].nlat;
+	}
+	double end_t = (double)(end_ns - cfg.t0_ns) / 1e9;
+	const char *why = atomic_load(&sh.stop_why);
+	for (unsigned i = 0; why == NULL && i < cfg.threads; i++)
+		why = loaders[i].stop_why;
+	if (end_t >= 3.0 && !cfg.quiet) {
+		if (cfg.mode != MODE_HOLD) {   /* held ones are released by now */
+			struct totals s = {.done = sum.done, .errors = sum.errors,
+			                   .replies = sum.replies, .batches = sum.pipe_batches};
+			progress(end_t, &s);
+		}
+		fprintf(stderr, "fishload: stopped (%s)\n", why ? why : "done");
 	}
 
-	/* Every started fisherman must have been paid. */
-	if (g.mode != MODE_HOLD && !timed_out && g.done + g.errors < g.started)
-		fail(NULL, "%" PRIu64 " connections unaccounted for", g.started - g.done);
-
-	switch (g.mode) {
+	switch (cfg.mode) {
 	case MODE_FISHERMEN:
-		qsort(g.lat_us, g.nlat, sizeof *g.lat_us, cmp_u32);
-		printf("RESULT mode=fishermen count=%" PRIu64 " concurrency=%u seconds=%.3f "
+		qsort(lat, nlat, sizeof *lat, cmp_u32);
+		printf("RESULT mode=fishermen count=%" PRIu64 " concurrency=%u threads=%u seconds=%.3f "
 		       "fps=%.1f p50_us=%" PRIu32 " p99_us=%" PRIu32 " p999_us=%" PRIu32
 		       " max_us=%" PRIu32 " errors=%" PRIu64 "\n",
-		       g.done, g.conc, end_t, end_t > 0 ? (double)g.done / end_t : 0.0,
-		       percentile(0.50), percentile(0.99), percentile(0.999),
-		       g.nlat ? g.lat_us[g.nlat - 1] : 0, g.errors);
+		       sum.done, cfg.conc, cfg.threads, end_t,
+		       end_t > 0 ? (double)sum.done / end_t : 0.0,
+		       percentile(lat, nlat, 0.50), percentile(lat, nlat, 0.99),
+		       percentile(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0, sum.errors);
 		break;
 	case MODE_PIPELINE:
-		printf("RESULT mode=pipeline conns=%u batch=%" PRIu32 " window=%u lines=%" PRIu64
+		printf("RESULT mode=pipeline conns=%u threads=%u batch=%" PRIu32 " window=%u lines=%" PRIu64
 		       " replies=%" PRIu64 " seconds=%.3f lps=%.1f errors=%" PRIu64 "\n",
-		       g.conc, g.batch, g.window, g.lines_done, g.replies, end_t,
-		       end_t > 0 ? (double)g.lines_done / end_t : 0.0, g.errors);
+		       cfg.conc, cfg.threads, cfg.batch, cfg.window, sum.lines_done, sum.replies, end_t,
+		       end_t > 0 ? (double)sum.lines_done / end_t : 0.0, sum.errors);
 		break;
 	case MODE_HOLD:
-		printf("RESULT mode=hold held=%u of=%u seconds=%.3f errors=%" PRIu64 "\n",
-		       g.held_peak, g.conc, end_t, g.errors);
+		printf("RESULT mode=hold held=%u of=%u threads=%u seconds=%.3f errors=%" PRIu64 "\n",
+		       sum.held_peak, cfg.conc, cfg.threads, end_t, sum.errors);
 		break;
 	}
 	fflush(stdout);
 
-	free(g.lat_us);
-	free(g.free_slots);
-	free(g.conns);
-	close(g.sigfd);
-	close(g.ep);
-	catch_free(&g.pipe);
+	free(lat);
+	for (unsigned i = cfg.threads; i-- > 0;)
+		loader_free(&loaders[i]);
+	free(loaders);
+	close(sigfd);
+	catch_free(&cfg.pipe);
 	for (unsigned i = NCATCHES; i-- > 0;)
-		catch_free(&g.catches[i]);
-	return g.errors ? 1 : 0;
+		catch_free(&cfg.catches[i]);
+	return sum.errors ? 1 : 0;
 }

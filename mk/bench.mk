@@ -4,6 +4,9 @@
 #   make bench            full run: 5 interleaved rounds, c10k, table,
 #                         build/bench/results.csv and build/bench/bench.svg
 #   make bench QUICK=1    one short round (under a minute), same outputs
+#   make bench WORKERS="1 2 4 8"
+#                         the workers series' -w values (default "1 2": up
+#                         to the CPUs of the 2-CPU machine it was written on)
 #   make bench-smoke      correctness only, a few seconds: a few hundred
 #                         fishermen and a short pipeline against every
 #                         variant and the baseline (CI runs this)
@@ -19,6 +22,7 @@ BENCH_OUT    ?= $(BUILD)/bench
 BENCH_PY     ?= python3
 BENCH_ARGS   ?=
 QUICK        ?=
+WORKERS      ?= 1 2
 
 BENCH_TOOLS  := $(BUILD)/fishload $(BUILD)/baseline-epoll
 
@@ -39,7 +43,7 @@ bench:
 	$(MAKE) --no-print-directory BUILD=$(BENCH_BIN) CFLAGS='-O2 -g' \
 	    XCFLAGS= XLDFLAGS= SANITIZE= bench-bins
 	$(BENCH_PY) bench/run.py --bin-dir $(BENCH_BIN) --out $(BENCH_OUT) \
-	    $(if $(QUICK),--quick) $(BENCH_ARGS)
+	    $(if $(QUICK),--quick) --workers '$(WORKERS)' $(BENCH_ARGS)
 
 bench-smoke: bench-bins
 	$(BENCH_PY) bench/run.py --bin-dir $(BUILD) --smoke
