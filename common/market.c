@@ -301,6 +301,18 @@ int announce_warehouse(const struct market *m, int fd)
 	return 0;
 }
 
+ssize_t hand_over(int fd, const char *bytes, size_t n)
+{
+	ssize_t sent = send(fd, bytes, n, MSG_NOSIGNAL);
+
+	if (sent >= 0)
+		return sent;
+	/* The same line libevent draws (EVUTIL_ERR_RW_RETRIABLE). */
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	return -1;
+}
+
 enum accept_trouble accept_trouble(struct market *m, int err)
 {
 	switch (err) {
@@ -355,9 +367,8 @@ void ledger_open(struct market *m, struct ledger *l, void *owner,
 	         (peer->sa_family == AF_INET6 &&
 	          peerlen >= (socklen_t)sizeof(struct sockaddr_in6)));
 	if (known)
-		format_sockaddr(peer, l->peer, sizeof l->peer);
-	else
-		snprintf(l->peer, sizeof l->peer, "?");
+		memcpy(&l->peer, peer, peer->sa_family == AF_INET ?
+		       sizeof l->peer.in : sizeof l->peer.in6);
 
 	/* Link at the tail of the circular list: m->open is the sentinel. */
 	l->next = &m->open;
@@ -365,6 +376,12 @@ void ledger_open(struct market *m, struct ledger *l, void *owner,
 	m->open.prev->next = l;
 	m->open.prev = l;
 	m->open_count++;
+}
+
+const char *ledger_peer(const struct ledger *l, char buf[FISH_ADDRSTRLEN])
+{
+	/* AF_UNSPEC (the memset of ledger_open) formats as "?". */
+	return format_sockaddr(&l->peer.sa, buf, FISH_ADDRSTRLEN);
 }
 
 void ledger_close(struct market *m, struct ledger *l, const char *why)
@@ -377,10 +394,12 @@ void ledger_close(struct market *m, struct ledger *l, const char *why)
 	l->next->prev = l->prev;
 	l->next = l->prev = NULL;
 	m->open_count--;
-	if (m->opts.verbosity == VERBOSITY_VERBOSE)
+	if (m->opts.verbosity == VERBOSITY_VERBOSE) {
+		char peer[FISH_ADDRSTRLEN];
 		fprintf(stderr, "fishmarket: %s closed (%s): %" PRIu64 " lines, %"
-		        PRIu64 " rejected, tally %" PRIu64 "\n", l->peer, why,
-		        l->lines, l->rejected, l->paid);
+		        PRIu64 " rejected, tally %" PRIu64 "\n",
+		        ledger_peer(l, peer), why, l->lines, l->rejected, l->paid);
+	}
 }
 
 bool market_full(const struct market *m)

@@ -14,8 +14,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/types.h>
 
 #include "crew.h"
 #include "options.h"
@@ -60,7 +62,17 @@ struct ledger {
 	uint64_t lines;              /* non-blank lines consumed */
 	uint64_t rejected;           /* malformed ones among them */
 	size_t scanned;              /* leading input bytes known to hold no LF */
-	char peer[FISH_ADDRSTRLEN];  /* "ADDR:PORT" of the fisherman */
+	/*
+	 * His address as accept() gave it, AF_UNSPEC if unknown.  Formatted
+	 * only when printed (ledger_peer): a snprintf per connection costs
+	 * more instructions than libevent's reading his catch, and most
+	 * connections are never named in a message.
+	 */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
 	void *owner;                 /* the variant's per-connection struct */
 	struct ledger *prev, *next;  /* in market.open, for closing time */
 };
@@ -166,9 +178,21 @@ enum accept_trouble {
 };
 enum accept_trouble accept_trouble(struct market *m, int err);
 
-/* A fisherman walks in: count him, note his address, link him in. */
+/*
+ * send() what is owed on a non-blocking socket at once, without waiting for
+ * the loop to say it is writable: how many bytes the kernel took (0 if its
+ * buffer is full, EAGAIN, or the call was interrupted, EINTR), or -1 if the
+ * socket failed (reset, broken pipe: what libevent treats as fatal too).
+ * MSG_NOSIGNAL: no SIGPIPE, whatever the process's disposition.
+ */
+ssize_t hand_over(int fd, const char *bytes, size_t n);
+
+/* A fisherman walks in: count him, keep his address, link him in. */
 void ledger_open(struct market *m, struct ledger *l, void *owner,
                  const struct sockaddr *peer, socklen_t peerlen);
+
+/* "ADDR:PORT" ("[ADDR]:PORT" for IPv6, "?" if unknown) into buf; buf. */
+const char *ledger_peer(const struct ledger *l, char buf[FISH_ADDRSTRLEN]);
 
 /* He leaves: unlink, and log one line under -v. */
 void ledger_close(struct market *m, struct ledger *l, const char *why);

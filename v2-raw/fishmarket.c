@@ -94,6 +94,7 @@ static void welcome_fisherman(struct fishmonger *fm, evutil_socket_t fd,
                               const struct sockaddr *peer, socklen_t peerlen);
 static bool weigh_bucket(struct fisherman *f, bool at_eof);
 static bool pay_tally(struct fisherman *f);
+static ssize_t write_through(struct fisherman *f, const char *bytes, size_t n);
 static void send_away(struct fisherman *f, const char *why);
 static void finish_up(struct fisherman *f, const char *why);
 static void hang_up(struct fisherman *f);
@@ -492,8 +493,9 @@ static bool weigh_bucket(struct fisherman *f, bool at_eof)
 	 */
 	const char *catch = (const char *)evbuffer_pullup(input, -1);
 	if (catch == NULL && len > 0) {
+		char peer[FISH_ADDRSTRLEN];
 		fprintf(stderr, "fishmarket: out of memory, closing %s\n",
-		        f->ledger.peer);
+		        ledger_peer(&f->ledger, peer));
 		see_off(f, WHY_RESET);
 		return false;
 	}
@@ -511,18 +513,26 @@ static bool weigh_bucket(struct fisherman *f, bool at_eof)
 }
 
 /*
- * Append his running tally to the output, and only then book it as paid.
- * False if he had to be seen off (out of memory): the caller must not
- * touch him again.
+ * Pay him: his running tally to the socket, or to the output if it cannot
+ * go yet, and only then book it as paid.  False if he had to be seen off
+ * (the socket failed, or out of memory): the caller must not touch him
+ * again.
  */
 static bool pay_tally(struct fisherman *f)
 {
 	char reply[TALLY_REPLY_MAX];
 	size_t n = tally_format(reply, f->ledger.tally);
+	ssize_t sent = write_through(f, reply, n);
 
-	if (bufferevent_write(f->bev, reply, n) < 0) {
+	if (sent < 0) {
+		see_off(f, WHY_RESET);
+		return false;
+	}
+	if ((size_t)sent < n &&
+	    bufferevent_write(f->bev, reply + sent, n - (size_t)sent) < 0) {
+		char peer[FISH_ADDRSTRLEN];
 		fprintf(stderr, "fishmarket: out of memory, closing %s\n",
-		        f->ledger.peer);
+		        ledger_peer(&f->ledger, peer));
 		see_off(f, WHY_RESET);
 		return false;
 	}
@@ -530,14 +540,45 @@ static bool pay_tally(struct fisherman *f)
 	return true;
 }
 
+/*
+ * The optimisation of issue 11: write through when nothing is queued.
+ * bufferevent_write() alone is correct, but it only appends to the output
+ * and arms write interest (an epoll_ctl); the loop then waits for the
+ * socket to be writable, which it nearly always is, writes on the next
+ * turn and disarms write interest again (a second epoll_ctl).  So if
+ * nothing is queued, send() now and leave to the bufferevent only what the
+ * kernel did not take: it then writes that, keeps its write timeout and
+ * the backpressure of OUTPUT_HIGH, exactly as before.  Returns how many
+ * bytes the kernel took, or -1 if the socket failed (then he is reset, as
+ * a failed write in the bufferevent would have him).
+ *
+ * The pitfall: with anything queued, bytes sent now would overtake it.
+ * And evbuffer_write() on the bufferevent's own output cannot stand in for
+ * send(): the bufferevent freezes that buffer's front against anyone but
+ * itself (evbuffer_write fails at once), and adding to it first arms write
+ * interest anyway, which is what this saves.
+ */
+static ssize_t write_through(struct fisherman *f, const char *bytes, size_t n)
+{
+	if (evbuffer_get_length(bufferevent_get_output(f->bev)) > 0)
+		return 0;
+	return hand_over(bufferevent_getfd(f->bev), bytes, n);
+}
+
 /* "ERROR <why>", then he goes once it is sent. */
 static void send_away(struct fisherman *f, const char *why)
 {
 	char reply[ERROR_REPLY_MAX];
 	size_t n = error_reply(reply, why);
+	ssize_t sent = write_through(f, reply, n);
 
+	if (sent < 0) {
+		see_off(f, WHY_RESET);
+		return;
+	}
 	/* Best effort: if even this cannot be queued, he just goes. */
-	(void)bufferevent_write(f->bev, reply, n);
+	if ((size_t)sent < n)
+		(void)bufferevent_write(f->bev, reply + sent, n - (size_t)sent);
 	finish_up(f, why);
 }
 
