@@ -26,6 +26,7 @@ machine; `generate` copies the benchmark's table too):
 
     syscalls             strace -c -f per fisherman, 100 fishermen x 3 lines
     bench                docs/BENCH.md's table and a link to docs/bench.svg
+    cost                 docs/BENCH.md's counted cost (`make cost`, bench/cost.py)
     demo name=N          what tools/comparison/pitfalls/N.c printed here
 
 Usage:
@@ -91,11 +92,11 @@ REPLACED_BY = {
 BEGIN_RE = re.compile(r"^<!-- BEGIN GENERATED: (\w+)((?:\s+\w+=(?:\"[^\"]*\"|\S+))*)\s*-->$")
 END_RE = re.compile(r"^<!-- END GENERATED -->$")
 ARG_RE = re.compile(r"(\w+)=(\"[^\"]*\"|\S+)")
-MEASURED = {"syscalls", "bench", "demo"}
+MEASURED = {"syscalls", "bench", "cost", "demo"}
 REQUIRED = [("story", ()), ("diff", (("a", "v1-style"), ("b", "v2-raw"))),
             ("diff", (("a", "v2-raw"), ("b", "v2-listener"))),
             ("symbols", ()), ("compat", ()), ("size", ()), ("syscalls", ()),
-            ("bench", ())]
+            ("bench", ()), ("cost", ())]
 
 
 class Trouble(Exception):
@@ -1010,12 +1011,30 @@ def gen_bench(ctx, args):
 
 
 # --------------------------------------------------------------------------
+# Measured: the counted cost (make cost writes it into docs/BENCH.md)
+
+def gen_cost(ctx, args):
+    path = os.path.join(ctx.root, "docs", "BENCH.md")
+    try:
+        with open(path, encoding="utf-8") as f:
+            parts = split_doc(f.read())
+    except OSError:
+        parts = []
+    body = next((p["body"] for p in parts if isinstance(p, dict) and p["kind"] == "cost"), None)
+    if not body or not body.strip():
+        return ("*Pending:* `make cost` has not written its counts into docs/BENCH.md yet; "
+                "run `make cost`, then `make comparison` to copy them here.")
+    return "\n".join(["From [docs/BENCH.md](docs/BENCH.md), written by `make cost` "
+                      "(bench/cost.py) and copied by `make comparison`.", "", body])
+
+
+# --------------------------------------------------------------------------
 # The document
 
 GENERATORS = {"story": gen_story, "diff": gen_diff, "symbols": gen_symbols,
               "compat": gen_compat, "size": gen_size, "quote": gen_quote,
               "absent": gen_absent, "syscalls": gen_syscalls, "bench": gen_bench,
-              "demo": gen_demo}
+              "cost": gen_cost, "demo": gen_demo}
 
 
 class Context:
@@ -1164,9 +1183,9 @@ def main(argv=None):
         if opts.command == "measure":
             kinds = set(MEASURED)
         elif opts.command == "bench":
-            kinds = {"bench"}
+            kinds = {"bench", "cost"}
         elif opts.command == "generate":
-            kinds = deterministic | {"bench"}
+            kinds = deterministic | {"bench", "cost"}
         else:
             kinds = deterministic
         new, stale = render(ctx, parts, kinds)
