@@ -54,9 +54,7 @@ out, even on failure.
 import argparse
 import json
 import os
-import platform
 import re
-import resource
 import signal
 import socket
 import statistics
@@ -66,8 +64,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "tests"), os.path.join(HERE, "..", "tools", "comparison")]
+from comparison import machine_line as machine  # noqa: E402
 from listening import read_listening  # noqa: E402
+from run import log, raise_nofile  # noqa: E402
 
 VARIANTS = ["v1-style", "v2-raw", "v2-listener"]
 BASELINE = "baseline"
@@ -103,17 +104,6 @@ PROCS = []
 
 class CostError(Exception):
     pass
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def raise_nofile():
-    """In the child, before exec: holding N connections needs N + fds."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def wrapped(tool, out, argv):
@@ -397,25 +387,13 @@ def calls_table(results, order, what):
 
 
 def machine_line(args):
-    cpu = "unknown CPU"
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+        vg = subprocess.run(["valgrind", "--version"], capture_output=True,
+                            text=True).stdout.strip()
     except OSError:
-        pass
-
-    def first_line(argv):
-        try:
-            return subprocess.run(argv, capture_output=True, text=True).stdout.split("\n")[0]
-        except OSError:
-            return "?"
-    return (f"Counted {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `make cost` "
-            f"({args.runs} runs): Linux {platform.release()}, {cpu}, libevent "
-            f"{first_line(['pkg-config', '--modversion', 'libevent'])}, "
-            f"{first_line(['strace', '-V'])}, {first_line(['valgrind', '--version'])}. "
+        vg = "no valgrind"
+    runs = f"{args.runs} run" + ("s" if args.runs != 1 else "")
+    return (f"Counted with `make cost` ({runs}). {machine()} {vg}. "
             f"Scenario: {args.fishermen} fishermen one after another; one connection "
             f"sending {args.batches} batches of {args.batch} lines, one batch in flight; "
             f"{args.held} connections held.")
