@@ -2,6 +2,8 @@
 #
 #   make all-variants   build/fishmarket-VARIANT for every variant
 #   make check          Check unit tests, then the pytest suite on every variant
+#   make check-server SERVER="path/to/binary [args]"
+#                       the pytest suite against anyone's server
 #   make demo           the original article's fishermen, against each variant
 #                       (DEMO_ARGS=--unload-delay=2: their random pauses too)
 #   make clean          rm -rf build
@@ -139,7 +141,8 @@ check-unit: $(BUILD)/unit-tests
 
 check-integration: $(SERVERS)
 	$(NEED_PYTEST)
-	FISH_BIN_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
+	FISH_BIN_DIR=$(abspath $(BUILD)) FISH_VARIANTS="$(VARIANTS)" $(SUITE_ENV) \
+	  $(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
 
 DEMO_ARGS ?=
 demo: $(SERVERS)

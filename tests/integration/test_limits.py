@@ -11,7 +11,13 @@ import threading
 import time
 
 import harness
+from contract import clause
 from harness import background_test
+
+pytestmark = clause("limits", "then closes that connection only. No other connection "
+                    "notices.")
+LINE_LENGTH = clause("limits", "line length (bytes before the LF, a CR included)")
+MAX_LINE = clause("limits", "-m, --max-line | ERROR line too long, close")
 
 TOO_LONG = "ERROR line too long"
 
@@ -26,6 +32,7 @@ def padded(line, size, tail=b""):
 
 # -- line length ------------------------------------------------------------
 
+@LINE_LENGTH
 def test_line_of_exactly_max_line_bytes_is_fine(variant, market):
     server = market()
     c = server.connect()
@@ -42,6 +49,7 @@ def test_line_of_exactly_max_line_bytes_is_fine(variant, market):
     assert server.summary() == (1, 3, 0, 45)
 
 
+@LINE_LENGTH
 def test_line_one_byte_too_long(variant, market):
     server = market()
     c = server.connect()
@@ -58,6 +66,7 @@ def test_line_one_byte_too_long(variant, market):
     assert server.summary() == (2, 2, 0, 24 + 8)
 
 
+@LINE_LENGTH
 def test_line_too_long_cr_counts(variant, market):
     server = market()
     c = server.connect()
@@ -69,6 +78,7 @@ def test_line_too_long_cr_counts(variant, market):
     assert server.summary() == (1, 1, 0, 24)
 
 
+@MAX_LINE
 def test_line_too_long_with_small_max_line(variant, market):
     server = market("-m", "16")
     cases = [
@@ -89,6 +99,7 @@ def test_line_too_long_with_small_max_line(variant, market):
     assert server.summary() == (6, 5, 0, 16 + 16 + 8 + 8 + 16)
 
 
+@MAX_LINE
 def test_max_line_one(variant, market):
     server = market("-m", "1")
     c = server.connect()
@@ -100,6 +111,7 @@ def test_max_line_one(variant, market):
     assert server.summary() == (1, 2, 2, 0)
 
 
+@clause("limits", "fires as soon as more than this many bytes without an LF are buffered")
 def test_line_too_long_fires_without_waiting_for_lf(variant, market):
     # "as soon as more than this many bytes without an LF are buffered":
     # the fisherman neither ends the line nor closes; the server must not
@@ -143,7 +155,9 @@ def idle_timeout(variant, market):
     assert server.summary() == (3, 7, 0, 24 + 48)
 
 
-test_idle_timeout = background_test(idle_timeout)
+test_idle_timeout = clause(
+    "limits", "idle time: no byte received and no pending reply byte sent")(
+    background_test(idle_timeout))
 
 
 def idle_timeout_zero_disables_it(variant, market):
@@ -161,8 +175,9 @@ def idle_timeout_zero_disables_it(variant, market):
     assert c.ended == "eof"
 
 
-test_idle_timeout_zero_disables_it = background_test(
-    idle_timeout_zero_disables_it)
+test_idle_timeout_zero_disables_it = clause(
+    "cli", "-t 0 disables the idle timeout")(
+    background_test(idle_timeout_zero_disables_it))
 
 
 # -- output backpressure --------------------------------------------------------
@@ -172,6 +187,8 @@ test_idle_timeout_zero_disables_it = background_test(
 BACKPRESSURE_DEADLINE = 90.0
 
 
+@clause("limits", "the server stops reading that connection until the client reads; "
+        "nothing is dropped, nothing is closed")
 def test_backpressure_bounds_memory_and_loses_nothing(variant, market, tmp_path):
     """A fisherman who pipelines his catch and never reads his payments.
 
@@ -363,7 +380,9 @@ def max_conns_one(variant, market):
     assert server.summary() == (2, 2, 0, 24 + 15)
 
 
-test_max_conns_one = background_test(max_conns_one)
+test_max_conns_one = clause(
+    "limits", "further connections wait in the listen backlog, unaccepted, until one "
+    "closes")(background_test(max_conns_one))
 
 
 # -- descriptors exhausted --------------------------------------------------------
@@ -400,11 +419,14 @@ def emfile_pauses_and_serves_everyone(variant, market):
 
 
 
-test_emfile_pauses_and_serves_everyone = background_test(
-    emfile_pauses_and_serves_everyone)
+test_emfile_pauses_and_serves_everyone = clause(
+    "limits", "it never spins, never exits, and the waiting connections are served once "
+    "descriptors free up")(background_test(emfile_pauses_and_serves_everyone))
 
 # -- the listen backlog -------------------------------------------------------------
 
+@clause("limits", "The listen backlog is large enough for a burst of 1000 simultaneous "
+        "connects")
 def test_listen_backlog_takes_a_burst_of_1000(variant, market):
     # Section 6: SOMAXCONN, not the article's 5.  The kernel reports a
     # listening socket's backlog as its "send queue" (what `ss -ltn` shows).
@@ -420,6 +442,7 @@ def test_listen_backlog_takes_a_burst_of_1000(variant, market):
     assert backlog >= min(1000, cap), f"{variant}: listen backlog {backlog}"
 
 
+@MAX_LINE
 def test_max_line_at_its_upper_bound(variant, market):
     # -m 1048576 (DESIGN.md's ceiling): a 1 MiB line is still one line.
     server = market("-m", "1048576")

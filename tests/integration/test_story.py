@@ -12,6 +12,10 @@ import sys
 import threading
 
 import harness
+from contract import clause
+
+pytestmark = clause("tally", "a client that sends its whole catch in one small write, as "
+                    "the original Python client did, gets exactly one reply: its total.")
 
 TOOLS = harness.REPO / "tools"
 sys.path.insert(0, str(TOOLS))
