@@ -10,6 +10,11 @@
 #                         every server run with extra arguments: once per
 #                         worker count (-w N), each after SERVER_ARGS; the
 #                         test ids name them ("test_x[v2-raw -w 2]")
+#   make fixtures         the broken servers of tests/fixtures/broken/,
+#                         build/fixtures/fishmarket-NAME
+#   make check-anyserver  the suite catches each broken server on its clause,
+#                         extra arguments reach the servers
+#                         (part of `make check`)
 SERVER       ?=
 SERVER_ARGS  ?=
 WORKERS      ?=
@@ -24,9 +29,48 @@ _argsets      = $(patsubst @%,%,$(if $(strip $(WORKERS)),\
 FISH_ARGSETS  = $(subst @,$(_space),$(subst $(_space),;,$(strip $(_argsets))))
 SUITE_ENV     = FISH_ARGSETS="$(FISH_ARGSETS)"
 
-.PHONY: check-server
+.PHONY: check-server fixtures check-anyserver
 
 check-server:
 	$(NEED_PYTEST)
 	@test -n "$(strip $(SERVER))" || { echo 'usage: make check-server SERVER="path/to/binary [args]"' >&2; exit 2; }
 	FISH_SERVER='$(SERVER)' $(SUITE_ENV) $(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------------------
+# Broken servers: each tests/fixtures/broken/NAME.patch is applied to a copy
+# of the variant its "Base:" line names, under build/, and compiled against
+# libfishcommon.a like the variants.  A patch that no longer applies (no
+# fuzz: a hunk may move, its context lines may not change) fails the build
+# loudly: refresh it (tests/fixtures/README.md).  "control" is the unpatched FIXTURE_CONTROL
+# built the same way: the suite must pass it as anyone's server.
+FIXTURE_DIR     := tests/fixtures/broken
+FIXTURES        := $(patsubst $(FIXTURE_DIR)/%.patch,%,$(sort $(wildcard $(FIXTURE_DIR)/*.patch)))
+FIXTURE_CONTROL ?= v2-raw
+FIXTURE_BINS    := $(FIXTURES:%=$(BUILD)/fixtures/fishmarket-%) $(BUILD)/fixtures/fishmarket-control
+
+$(BUILD)/fixtures/%/fishmarket.c: $(FIXTURE_DIR)/%.patch $(FOUND_VARIANTS:%=%/fishmarket.c)
+	@mkdir -p $(@D)
+	@base=$$(sed -n 's/^Base: *//p' $<); \
+	test -f "$$base/fishmarket.c" || { echo "$<: its 'Base:' line names no variant" >&2; exit 1; }; \
+	echo "patch $$base/fishmarket.c < $<"; \
+	patch --batch --silent --fuzz=0 --reject-file=- -o $@.tmp $$base/fishmarket.c $< || \
+	  { rm -f $@.tmp; echo "$<: no longer applies to $$base/fishmarket.c: refresh it (tests/fixtures/README.md)" >&2; exit 1; }; \
+	mv $@.tmp $@
+
+$(BUILD)/fixtures/control/fishmarket.c: $(FIXTURE_CONTROL)/fishmarket.c
+	@mkdir -p $(@D)
+	cp $< $@
+
+$(BUILD)/fixtures/fishmarket-%: $(BUILD)/fixtures/%/fishmarket.c $(COMMON_LIB) $(FLAGS_STAMP) | need-deps
+	$(CC) $(ALL_CFLAGS) $(EVENT_CFLAGS) $< $(COMMON_LIB) $(ALL_LDFLAGS) $(EVENT_LIBS) -o $@
+
+.SECONDARY: $(FIXTURES:%=$(BUILD)/fixtures/%/fishmarket.c) $(BUILD)/fixtures/control/fishmarket.c
+
+fixtures: $(FIXTURE_BINS)
+
+check-anyserver: $(FIXTURE_BINS) $(SERVERS)
+	$(NEED_PYTEST)
+	FISH_BUILD=$(abspath $(BUILD)) \
+	  $(PYTHON) -m pytest -p no:cacheprovider tests/anyserver $(ANYSERVER_ARGS)
+
+CHECK_EXTRA += check-anyserver

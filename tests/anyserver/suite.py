@@ -1,0 +1,108 @@
+"""
+suite.py - what the tests of this folder share: run the integration suite
+(tests/integration) as a program, the way `make check-server` does, and
+read its table back (FISH_TABLE_JSON); run make.  Every process started here is waited for with a deadline and
+killed if it outlives it.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("FISH_BUILD") or REPO / "build")
+SUITE = REPO / "tests" / "integration"
+FIXTURES = REPO / "tests" / "fixtures" / "broken"
+
+
+def fixtures():
+    """{name: {"base": variant, "breaks": (section, quote part), "patch": path}}
+    from the header lines of tests/fixtures/broken/*.patch."""
+    out = {}
+    for path in sorted(FIXTURES.glob("*.patch")):
+        head = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("--- "):
+                break
+            key, sep, value = line.partition(": ")
+            if sep and key in ("Base", "Breaks"):
+                head[key] = value.strip()
+        section, _, quote = head.get("Breaks", "").partition(":")
+        out[path.stem] = {"base": head.get("Base"), "patch": path,
+                          "breaks": (section.strip(), " ".join(quote.split()))}
+    return out
+
+
+class Run:
+    """One run of the suite in the background: Run(env).result(timeout)."""
+
+    def __init__(self, env, args=()):
+        self.tmp = tempfile.TemporaryDirectory(prefix="fish-suite-")
+        self.json = Path(self.tmp.name) / "table.json"
+        self.out = open(Path(self.tmp.name) / "out.txt", "w+b")
+        full = dict(os.environ)
+        for key in ("FISH_VARIANTS", "FISH_SERVERS", "FISH_SERVER", "FISH_SERVER_ID",
+                    "FISH_ARGSETS", "FISH_ONLY"):
+            full.pop(key, None)
+        full.update(env)
+        full["FISH_TABLE_JSON"] = str(self.json)
+        full["FISH_BIN_DIR"] = str(BUILD)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(SUITE),
+             *args], cwd=REPO, env=full, stdin=subprocess.DEVNULL, stdout=self.out,
+            stderr=subprocess.STDOUT)
+
+    def result(self, timeout):
+        """(exit status, printed output, the table as JSON or None)."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"the suite did not finish within {timeout} s")
+        self.out.seek(0)
+        text = self.out.read().decode("utf-8", "replace")
+        table = json.loads(self.json.read_text()) if self.json.exists() else None
+        return rc, text, table
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self):
+        self.kill()
+        self.out.close()
+        self.tmp.cleanup()
+
+
+# --------------------------------------------------------------------------
+# make
+
+MAKE_TIMEOUT = 180
+
+
+def make_env():
+    """This environment, less what would make a make in the copy see another
+    list of variants than the copy's own: our caller's VARIANTS=... (in
+    MAKEFLAGS, as make passes command-line variables down) and the
+    FISH_VARIANTS a recipe may have set."""
+    env = dict(os.environ)
+    env.pop("FISH_VARIANTS", None)
+    # This Python has pytest: telling make spares it the search (an import
+    # of pytest at every use of $(PYTHON)).
+    env.setdefault("PYTHON", sys.executable)
+    for key in ("MAKEFLAGS", "MAKEOVERRIDES"):
+        if key in env:
+            env[key] = re.sub(r"(^|\s)VARIANTS=(\\.|\S)*", " ", env[key])
+    return env
+
+
+def make(tree, *args):
+    """make ARGS in tree: the CompletedProcess (never raises on failure)."""
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=tree,
+                          env=make_env(), stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=MAKE_TIMEOUT)
