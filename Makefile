@@ -4,6 +4,8 @@
 #   make check          Check unit tests, then the pytest suite on every variant
 #   make check-server SERVER="path/to/binary [args]"
 #                       the pytest suite against anyone's server
+#   make new-variant NAME=mine FROM=v2-raw
+#                       a new variant, mine/, that everything takes along
 #   make demo           the original article's fishermen, against each variant
 #                       (DEMO_ARGS=--unload-delay=2: their random pauses too)
 #   make clean          rm -rf build
@@ -30,9 +32,9 @@ endif
 # -- end mk/harden.mk
 
 # The variants: every top-level folder with a fishmarket.c is one, so that
-# a new one needs no list edited; the three teaching variants first, in the
-# order COMPARISON.md reads them, then the others by name.  `make check
-# VARIANTS="v2-raw mine"` takes only those.
+# `make new-variant` (mk/anyserver.mk) needs no list edited after it; the
+# three teaching variants first, in the order COMPARISON.md reads them, then
+# the others by name.  `make check VARIANTS="v2-raw mine"` takes only those.
 TEACHING_VARIANTS := v1-style v2-raw v2-listener
 FOUND_VARIANTS := $(patsubst %/fishmarket.c,%,$(wildcard */fishmarket.c))
 VARIANTS    := $(strip $(filter $(FOUND_VARIANTS),$(TEACHING_VARIANTS)) \

@@ -10,10 +10,14 @@
 #                         every server run with extra arguments: once per
 #                         worker count (-w N), each after SERVER_ARGS; the
 #                         test ids name them ("test_x[v2-raw -w 2]")
+#   make new-variant NAME=mine FROM=v2-raw
+#                         copy a variant into mine/; from then on every
+#                         target takes it along (a variant is a folder with
+#                         a fishmarket.c: see VARIANTS in the Makefile)
 #   make fixtures         the broken servers of tests/fixtures/broken/,
 #                         build/fixtures/fishmarket-NAME
 #   make check-anyserver  the suite catches each broken server on its clause,
-#                         extra arguments reach the servers
+#                         new-variant works in a copy of the repository
 #                         (part of `make check`)
 SERVER       ?=
 SERVER_ARGS  ?=
@@ -29,12 +33,15 @@ _argsets      = $(patsubst @%,%,$(if $(strip $(WORKERS)),\
 FISH_ARGSETS  = $(subst @,$(_space),$(subst $(_space),;,$(strip $(_argsets))))
 SUITE_ENV     = FISH_ARGSETS="$(FISH_ARGSETS)"
 
-.PHONY: check-server fixtures check-anyserver
+.PHONY: check-server new-variant fixtures check-anyserver
 
 check-server:
 	$(NEED_PYTEST)
 	@test -n "$(strip $(SERVER))" || { echo 'usage: make check-server SERVER="path/to/binary [args]"' >&2; exit 2; }
 	FISH_SERVER='$(SERVER)' $(SUITE_ENV) $(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
+
+new-variant:
+	@$(PYTHON3_ANY) tools/new_variant.py --name '$(NAME)' --from '$(FROM)'
 
 # ---------------------------------------------------------------------------
 # Broken servers: each tests/fixtures/broken/NAME.patch is applied to a copy

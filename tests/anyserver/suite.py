@@ -1,13 +1,16 @@
 """
 suite.py - what the tests of this folder share: run the integration suite
 (tests/integration) as a program, the way `make check-server` does, and
-read its table back (FISH_TABLE_JSON); run make.  Every process started here is waited for with a deadline and
+read its table back (FISH_TABLE_JSON); run make in a copy of the
+repository.  Every process started here is waited for with a deadline and
 killed if it outlives it.
 """
 
+import concurrent.futures
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,8 +83,13 @@ class Run:
 
 
 # --------------------------------------------------------------------------
-# make
+# make in a copy of the repository
 
+# What a copy of the repository needs besides the sources: this build, less
+# what other targets leave there.
+BUILD_SKIP = ("fixtures", "bench", "bench-bin", "valgrind-bin", "valgrind", "fuzz",
+              "soak", "logs", "comparison", "san")
+TREE_SKIP = ("build", ".git", "__pycache__", ".pytest_cache", "*.pyc")
 MAKE_TIMEOUT = 180
 
 
@@ -101,8 +109,56 @@ def make_env():
     return env
 
 
+def copy_tree(dest):
+    """Copy the repository into dest, with this build (times kept, so make
+    finds it up to date and compiles only what is new).  Returns the build
+    directory's path relative to the repository."""
+    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(*TREE_SKIP))
+    rel = os.path.relpath(BUILD, REPO)
+    if rel.startswith(".."):
+        raise AssertionError(f"the build {BUILD} is outside the repository")
+    shutil.copytree(BUILD, Path(dest) / rel, symlinks=True,
+                    ignore=lambda d, names: [n for n in names if n in BUILD_SKIP
+                                             and os.path.samefile(d, BUILD)])
+    return rel
+
+
 def make(tree, *args):
     """make ARGS in tree: the CompletedProcess (never raises on failure)."""
     return subprocess.run(["make", "--no-print-directory", *args], cwd=tree,
                           env=make_env(), stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=MAKE_TIMEOUT)
+
+
+def new_variant_steps(tree):
+    """`make new-variant` in tree (a copy of the repository) and all that
+    should follow from it; {step: CompletedProcess}, for the test to judge.
+    The steps after the build are independent and run at once."""
+    steps = {}
+    refusals = [("Mine", "v2-raw"), ("../mine", "v2-raw"), ("common", "v2-raw"),
+                ("build", "v2-raw"), ("mine", "v9-none"), ("", "v2-raw")]
+    steps["listing before"] = sorted(os.listdir(tree))
+    run_at_once(steps, tree, {f"refuse {name!r} from {src}":
+                              ("new-variant", f"NAME={name}", f"FROM={src}")
+                              for name, src in refusals})
+    steps["listing after refusals"] = sorted(os.listdir(tree))
+    steps["new-variant"] = make(tree, "new-variant", "NAME=mine", "FROM=v2-raw")
+    steps["again"] = make(tree, "new-variant", "NAME=mine", "FROM=v2-listener")
+    steps["all-variants"] = make(tree, "all-variants")
+    if steps["all-variants"].returncode != 0:
+        return steps
+    after = {"check list": ("-n", "check-integration"),
+             "suite": ("check-integration", "VARIANTS=mine"),
+             "diff": ("diff", "A=v2-raw", "B=mine"),
+             "bench-smoke": ("bench-smoke",),
+             "tables": ("variant-tables", "TABLES=symbols size")}
+    run_at_once(steps, tree, after)
+    return steps
+
+
+def run_at_once(steps, tree, todo):
+    """make in tree for each {step: args} of todo, all at once, into steps."""
+    with concurrent.futures.ThreadPoolExecutor(len(todo)) as pool:
+        done = {k: pool.submit(make, tree, *args) for k, args in todo.items()}
+        for k, future in done.items():
+            steps[k] = future.result()
