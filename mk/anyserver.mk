@@ -17,8 +17,11 @@
 #   make fixtures         the broken servers of tests/fixtures/broken/,
 #                         build/fixtures/fishmarket-NAME
 #   make check-anyserver  the suite catches each broken server on its clause,
-#                         new-variant works in a copy of the repository
+#                         new-variant works, the exercises' checks hold
 #                         (part of `make check`)
+#   make exercise-check EX=port|listener V=mine
+#                         the check of one exercise of docs/EXERCISES.md
+
 SERVER       ?=
 SERVER_ARGS  ?=
 WORKERS      ?=
@@ -33,7 +36,7 @@ _argsets      = $(patsubst @%,%,$(if $(strip $(WORKERS)),\
 FISH_ARGSETS  = $(subst @,$(_space),$(subst $(_space),;,$(strip $(_argsets))))
 SUITE_ENV     = FISH_ARGSETS="$(FISH_ARGSETS)"
 
-.PHONY: check-server new-variant fixtures check-anyserver
+.PHONY: check-server new-variant fixtures check-anyserver exercise-check
 
 check-server:
 	$(NEED_PYTEST)
@@ -81,3 +84,7 @@ check-anyserver: $(FIXTURE_BINS) $(SERVERS)
 	  $(PYTHON) -m pytest -p no:cacheprovider tests/anyserver $(ANYSERVER_ARGS)
 
 CHECK_EXTRA += check-anyserver
+
+exercise-check: $(if $(V),$(BUILD)/fishmarket-$(V))
+	@test -n "$(EX)" && test -n "$(V)" || { echo "usage: make exercise-check EX=port|listener V=VARIANT" >&2; exit 2; }
+	@$(PYTHON3_ANY) tools/exercise.py $(EX) $(BUILD)/fishmarket-$(V)
