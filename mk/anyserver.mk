@@ -6,10 +6,11 @@
 #                         the integration suite against one server, ours or
 #                         anyone's, in any language; ends with a table by
 #                         contract section naming every clause it broke
-#   make check ... SERVER_ARGS="-v" WORKERS="1 2"
+#   make check ... SERVER_ARGS="-v" WORKERS="1 2"  (or WORKERS=1,2)
 #                         every server run with extra arguments: once per
 #                         worker count (-w N), each after SERVER_ARGS; the
-#                         test ids name them ("test_x[v2-raw -w 2]")
+#                         test ids name them ("test_x[v2-raw -w 2]").
+#                         SANITIZE=thread runs with WORKERS=4 unless told.
 #   make new-variant NAME=mine FROM=v2-raw
 #                         copy a variant into mine/; from then on every
 #                         target takes it along (a variant is a folder with
@@ -24,15 +25,23 @@
 
 SERVER       ?=
 SERVER_ARGS  ?=
+# Not set, the suite runs every server as it is (one worker, the default):
+# WORKERS="1 2" doubles the time of the suite.  ThreadSanitizer is there for
+# the workers, so SANITIZE=thread runs four.
+ifeq ($(SANITIZE),thread)
+WORKERS      ?= 4
+endif
 WORKERS      ?=
 
 # FISH_ARGSETS for the suite: "ARGS -w 1;ARGS -w 2" from WORKERS="1 2", or
 # SERVER_ARGS alone.  (Spaces inside a set ride as @ through foreach.)
 _empty       :=
 _space       := $(_empty) $(_empty)
+_comma       := ,
+_workers      = $(subst $(_comma),$(_space),$(WORKERS))
 _args        := $(subst $(_space),@,$(strip $(SERVER_ARGS)))
-_argsets      = $(patsubst @%,%,$(if $(strip $(WORKERS)),\
-                  $(foreach w,$(WORKERS),$(_args)@-w@$(w)),$(_args)))
+_argsets      = $(patsubst @%,%,$(if $(strip $(_workers)),\
+                  $(foreach w,$(_workers),$(_args)@-w@$(w)),$(_args)))
 FISH_ARGSETS  = $(subst @,$(_space),$(subst $(_space),;,$(strip $(_argsets))))
 SUITE_ENV     = FISH_ARGSETS="$(FISH_ARGSETS)"
 
@@ -75,6 +84,9 @@ $(BUILD)/fixtures/fishmarket-%: $(BUILD)/fixtures/%/fishmarket.c $(COMMON_LIB) $
 	$(CC) $(ALL_CFLAGS) $(EVENT_CFLAGS) $< $(COMMON_LIB) $(ALL_LDFLAGS) $(EVENT_LIBS) -o $@
 
 .SECONDARY: $(FIXTURES:%=$(BUILD)/fixtures/%/fishmarket.c) $(BUILD)/fixtures/control/fishmarket.c
+ifdef TSAN_EVENT
+$(FIXTURE_BINS): | $(TSAN_EVENT)/lib/libevent_core.a
+endif
 
 fixtures: $(FIXTURE_BINS)
 

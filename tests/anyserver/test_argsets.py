@@ -31,6 +31,7 @@ def test_each_argument_set_is_a_server_of_its_own(started):
     (["SERVER_ARGS=-v"], "-v"),
     (["WORKERS=1 2"], "-w 1;-w 2"),
     (["WORKERS=1 2", "SERVER_ARGS=-v -t 5"], "-v -t 5 -w 1;-v -t 5 -w 2"),
+    (["WORKERS=1,2"], "-w 1;-w 2"),
 ])
 def test_make_builds_the_argument_sets(make_args, argsets):
     r = suite.make(suite.REPO, "-n", "check-integration", *make_args)

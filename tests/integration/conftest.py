@@ -45,6 +45,10 @@ def pytest_configure(config):
                             "a test checks (contract.clause)")
     config.addinivalue_line("markers", "ours(reason): about our variants, not the "
                             "contract: skipped for other servers (contract.ours)")
+    config.addinivalue_line("markers", "one_worker(reason): skipped with -w N, N > 1 "
+                            "(contract.one_worker)")
+    config.addinivalue_line("markers", "own_workers: sets its own -w: first set of extra "
+                            "arguments only (contract.own_workers)")
     # The test process holds 1000+ sockets at once (and the servers it
     # starts inherit this limit): lift the soft limit as far as allowed.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -56,6 +60,27 @@ def pytest_configure(config):
 BACKGROUND = harness.Background()
 SELECTED = []
 TABLE = table.Table([str(s) for s in SERVERS])
+
+
+# Each server's first set of extra arguments, for the tests that set -w
+# themselves (contract.own_workers): once per server is enough.
+FIRST_EXTRA = {}
+for _s in SERVERS:
+    FIRST_EXTRA.setdefault(_s.id, _s.extra)
+
+
+def skip_reason(item, spec):
+    """Why this test does not run against this server, or None."""
+    mark = item.get_closest_marker("ours")
+    if mark is not None and not spec.ours:
+        return f"about our variants, not the contract: {mark.args[0]}"
+    mark = item.get_closest_marker("one_worker")
+    if mark is not None and spec.workers != 1:
+        return f"one worker only: {mark.args[0]}"
+    if item.get_closest_marker("own_workers") is not None and \
+            spec.extra != FIRST_EXTRA[spec.id]:
+        return "sets its own -w: runs with the first set of extra arguments only"
+    return None
 
 
 def _server_of(item):
@@ -100,7 +125,7 @@ def pytest_collection_modifyitems(session, config, items):
             label += f"[{rest}]" if rest else ""
         TABLE.expect(item.nodeid, section, quote, str(spec) if spec else None, label)
         fn = getattr(getattr(item, "function", None), "scenario", None)
-        if fn is not None and (spec.ours or item.get_closest_marker("ours") is None):
+        if fn is not None and skip_reason(item, spec) is None:
             SELECTED.append((fn, spec))
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -135,11 +160,10 @@ def background():
 
 @pytest.fixture(params=SERVERS, ids=[str(s) for s in SERVERS])
 def variant(request):
-    spec = request.param
-    mark = request.node.get_closest_marker("ours")
-    if mark is not None and not spec.ours:
-        pytest.skip(f"about our variants, not the contract: {mark.args[0]}")
-    return spec
+    reason = skip_reason(request.node, request.param)
+    if reason:
+        pytest.skip(reason)
+    return request.param
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ suite carries exactly one clause (conftest.py refuses one without).
 marks a test (or, inside a test, `if variant.ours:` marks a check) that is
 about our variants rather than the contract: our --version, our messages
 (docs/DESIGN.md), our build.  Against anyone else's server it is skipped
-with that reason, never failed.
+with that reason, never failed.  `one_worker` and `own_workers` say how a
+test meets the dimension of extra arguments when they set -w (section 8).
 """
 
 import re
@@ -30,6 +31,7 @@ CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "fish-exchange.md"
 # the part of section 7 about SIGINT/SIGTERM, the grace period, the summary
 # line and SIGPIPE; "cli" is the rest of section 7.
 SECTIONS = {
+    "story": (1, "story"),
     "transport": (2, "transport"),
     "grammar": (3, "grammar"),
     "prices": (4, "prices"),
@@ -83,3 +85,17 @@ def clause(section, quote):
 def ours(reason):
     """The marker of a test about our variants, not the contract."""
     return pytest.mark.ours(reason)
+
+
+def one_worker(reason):
+    """The marker of a test whose scenario holds for one worker only (say,
+    which connection -c lets in first): skipped, with the reason, when the
+    server runs several (-w N, N > 1).  The clause itself is then checked
+    by a test of section 8 that knows about workers."""
+    return pytest.mark.one_worker(reason)
+
+
+def own_workers():
+    """The marker of a test that chooses its own -w: it runs with the first
+    set of extra arguments only, not once per set (FISH_ARGSETS)."""
+    return pytest.mark.own_workers

@@ -79,6 +79,22 @@ class ServerSpec:
         test's own (so a test's option wins over an extra one)."""
         return list(self.command) + list(self.extra) + list(args)
 
+    @property
+    def workers(self):
+        """How many workers (section 8) it runs with, from its -w option
+        (the last one wins), 1 without; -w 0 is one per online CPU."""
+        n, args = 1, list(self.command) + list(self.extra)
+        for i, a in enumerate(args):
+            if a in ("-w", "--workers") and i + 1 < len(args):
+                n = args[i + 1]
+            elif a.startswith("--workers="):
+                n = a.split("=", 1)[1]
+        try:
+            n = int(n)
+        except ValueError:
+            return 1
+        return n if n > 0 else min(os.sysconf("SC_NPROCESSORS_ONLN"), 64)
+
 
 def split_list(text):
     """Items separated by semicolons or newlines, empty ones dropped."""
@@ -210,6 +226,34 @@ def proc_state(pid):
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
     return stat[stat.rindex(")") + 2]
+
+
+def threads(pid):
+    """The thread ids of a process (/proc/PID/task)."""
+    return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+
+
+def thread_cpu_ns(pid):
+    """{thread id: CPU time it has used, in nanoseconds}: the scheduler's
+    own count (/proc/PID/task/TID/schedstat), exact, where the kernel keeps
+    it; else utime + stime from .../stat, counted in clock ticks."""
+    out = {}
+    for tid in threads(pid):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0])
+                continue
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue                       # the thread has just ended
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks = int(fields[11]) + int(fields[12])
+        out[tid] = ticks * 10**9 // os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def rss_kib(pid):

@@ -21,7 +21,7 @@ import re
 
 import contract
 
-MODEL = "(model)"          # the column of tests of the reference model
+MODEL = "(no server)"      # the column of the tests of the model and tools
 SEEN_MAX = 300             # characters of what was seen, per failure
 
 

@@ -240,6 +240,7 @@ def test_summary_totals_equal_payments(variant, market):
     assert total == sum(paid)
 
 
+@clause("story", "thousands can be unloading at once.")
 def test_thousand_fishermen_at_once(variant, market):
     server = market("-v")
     rng = random.Random(1000)
