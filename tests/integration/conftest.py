@@ -77,10 +77,15 @@ def skip_reason(item, spec):
     mark = item.get_closest_marker("one_worker")
     if mark is not None and spec.workers != 1:
         return f"one worker only: {mark.args[0]}"
-    if item.get_closest_marker("own_workers") is not None and \
-            spec.extra != FIRST_EXTRA[spec.id]:
-        return "sets its own -w: runs with the first set of extra arguments only"
     return None
+
+
+def duplicate(item, spec):
+    """A test that sets its own -w (contract.own_workers) runs once per
+    server, with its first set of extra arguments: the others would only
+    repeat it."""
+    return (item.get_closest_marker("own_workers") is not None
+            and spec.extra != FIRST_EXTRA[spec.id])
 
 
 def _server_of(item):
@@ -114,11 +119,12 @@ def pytest_collection_modifyitems(session, config, items):
             raise pytest.UsageError(f"{item.nodeid}: names no contract clause (a "
                                     f"pytestmark or @clause: see contract.py)")
         section, quote = mark.args
-        if only and not any(section == s and q in quote for s, q in only):
+        spec = _server_of(item)
+        if (only and not any(section == s and q in quote for s, q in only)) or \
+                (spec is not None and duplicate(item, spec)):
             drop.append(item)
             continue
         keep.append(item)
-        spec = _server_of(item)
         label = item.originalname
         if spec is not None:
             rest = item.callspec.id.replace(str(spec), "", 1).strip("-")
