@@ -280,6 +280,31 @@ def signal_pending(pid, signum):
     return any(int(proc_status(pid, key), 16) & bit for key in ("SigPnd", "ShdPnd"))
 
 
+def run_to_exit(variant, args, env=None, timeout=10):
+    """Run a server that is expected to exit by itself (a bad command
+    line, --help, a port in use): the finished process, output as text."""
+    try:
+        return subprocess.run(variant.argv(args), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"{variant} {args} did not exit within {timeout} s "
+                             f"(it started serving?): {e.stdout!r}") from None
+
+
+class held_port:
+    """with held_port() as port: a port of 127.0.0.1 that a plain listening
+    socket (no SO_REUSEPORT) holds, for servers that must fail to bind it."""
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
 class Server:
     """One fishmarket server process, started on an ephemeral port."""
 

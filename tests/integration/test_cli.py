@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+import harness
 from contract import clause, ours
 
 pytestmark = clause("cli", "Every variant takes the same options and prints the same "
@@ -48,15 +49,7 @@ BAD_COMMAND_LINES = {
 }
 
 
-def run(variant, args, env=None, timeout=10):
-    """Run a server that is expected to exit by itself."""
-    try:
-        return subprocess.run(variant.argv(args),
-                              stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError(f"{variant} {args} did not exit within {timeout} s "
-                             f"(it started serving?): {e.stdout!r}") from None
+run = harness.run_to_exit
 
 
 BAD_CASES = [pytest.param(c, id=c,
@@ -133,14 +126,8 @@ CANNOT_BIND = clause("cli", "A port in use, an address that cannot be bound, or 
 
 @CANNOT_BIND
 def test_port_in_use_exits_1(variant):
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen()
-    port = holder.getsockname()[1]
-    try:
+    with harness.held_port() as port:
         r = run(variant, ["-p", str(port)])
-    finally:
-        holder.close()
     assert r.returncode == 1
     assert r.stdout == ""
     lines = r.stderr.splitlines()

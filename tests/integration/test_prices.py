@@ -4,10 +4,10 @@ server before it listens, naming the file, the line and the reason.
 """
 
 import re
-import subprocess
 
 import pytest
 
+import harness
 from contract import clause
 
 pytestmark = clause("prices", "--prices FILE replaces this list with the file's")
@@ -71,12 +71,7 @@ BAD = {
 
 
 def run(variant, args):
-    try:
-        return subprocess.run(variant.argv(["-p", "0"] + args),
-                              stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=10)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"{variant} started with a bad price file") from None
+    return harness.run_to_exit(variant, ["-p", "0"] + args)
 
 
 def names_file_and_line(variant, message, path, line):

@@ -15,7 +15,6 @@ import re
 import select
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
@@ -174,8 +173,7 @@ def test_sigterm_lets_every_worker_finish(variant, market):
 @pytest.mark.parametrize("args", [["-w", "65"], ["--workers=65"], ["-w", "-1"],
                                   ["-w", "two"]], ids=["w65", "workers65", "negative", "word"])
 def test_bad_worker_count_exits_2(variant, args):
-    r = subprocess.run(variant.argv(["-p", "0"] + args), stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=10)
+    r = harness.run_to_exit(variant, ["-p", "0"] + args)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stdout == ""
     assert "usage" in r.stderr.lower()
@@ -211,16 +209,8 @@ def test_one_worker_starts_no_thread_and_no_reuseport(variant, market):
 
 @clause("workers", "A bind failure in any worker is the same exit 1 as with one worker.")
 def test_port_in_use_exits_1_with_workers(variant):
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen()
-    port = holder.getsockname()[1]
-    try:
-        r = subprocess.run(variant.argv(["-w", "2", "-p", str(port)]),
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                           timeout=10)
-    finally:
-        holder.close()
+    with harness.held_port() as port:
+        r = harness.run_to_exit(variant, ["-w", "2", "-p", str(port)])
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert r.stdout == ""
     assert len(r.stderr.splitlines()) == 1, r.stderr
