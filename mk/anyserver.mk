@@ -10,7 +10,10 @@
 #                         every server run with extra arguments: once per
 #                         worker count (-w N), each after SERVER_ARGS; the
 #                         test ids name them ("test_x[v2-raw -w 2]").
-#                         SANITIZE=thread runs with WORKERS=4 unless told.
+#                         CHECK_WORKERS is the same; WORKERS counts for the
+#                         suite only when given on the command line (its
+#                         default, in mk/bench.mk, is the bench's series).
+#                         SANITIZE=thread runs -w 4 unless told.
 #   make new-variant NAME=mine FROM=v2-raw
 #                         copy a variant into mine/; from then on every
 #                         target takes it along (a variant is a folder with
@@ -25,20 +28,23 @@
 
 SERVER       ?=
 SERVER_ARGS  ?=
-# Not set, the suite runs every server as it is (one worker, the default):
-# WORKERS="1 2" doubles the time of the suite.  ThreadSanitizer is there for
-# the workers, so SANITIZE=thread runs four.
-ifeq ($(SANITIZE),thread)
-WORKERS      ?= 4
+# The suite's worker counts.  Not set, the suite runs every server as it is
+# (one worker, the default): "1 2" doubles the time of the suite.
+# ThreadSanitizer is there for the workers, so SANITIZE=thread runs four.
+ifeq ($(origin WORKERS),command line)
+CHECK_WORKERS ?= $(WORKERS)
 endif
-WORKERS      ?=
+ifeq ($(SANITIZE),thread)
+CHECK_WORKERS ?= 4
+endif
+CHECK_WORKERS ?=
 
-# FISH_ARGSETS for the suite: "ARGS -w 1;ARGS -w 2" from WORKERS="1 2", or
-# SERVER_ARGS alone.  (Spaces inside a set ride as @ through foreach.)
+# FISH_ARGSETS for the suite: "ARGS -w 1;ARGS -w 2" from CHECK_WORKERS="1 2",
+# or SERVER_ARGS alone.  (Spaces inside a set ride as @ through foreach.)
 _empty       :=
 _space       := $(_empty) $(_empty)
 _comma       := ,
-_workers      = $(subst $(_comma),$(_space),$(WORKERS))
+_workers      = $(subst $(_comma),$(_space),$(CHECK_WORKERS))
 _args        := $(subst $(_space),@,$(strip $(SERVER_ARGS)))
 _argsets      = $(patsubst @%,%,$(if $(strip $(_workers)),\
                   $(foreach w,$(_workers),$(_args)@-w@$(w)),$(_args)))

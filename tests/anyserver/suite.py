@@ -123,11 +123,13 @@ def copy_tree(dest):
     return rel
 
 
-def make(tree, *args):
-    """make ARGS in tree: the CompletedProcess (never raises on failure)."""
+def make(tree, *args, stdin=None):
+    """make ARGS in tree: the CompletedProcess (never raises on failure).
+    stdin: text for make to read (a makefile given as -f -)."""
     return subprocess.run(["make", "--no-print-directory", *args], cwd=tree,
-                          env=make_env(), stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=MAKE_TIMEOUT)
+                          env=make_env(), input=stdin, capture_output=True, text=True,
+                          timeout=MAKE_TIMEOUT,
+                          **({} if stdin is not None else {"stdin": subprocess.DEVNULL}))
 
 
 def new_variant_steps(tree):

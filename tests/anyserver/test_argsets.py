@@ -32,6 +32,7 @@ def test_each_argument_set_is_a_server_of_its_own(started):
     (["WORKERS=1 2"], "-w 1;-w 2"),
     (["WORKERS=1 2", "SERVER_ARGS=-v -t 5"], "-v -t 5 -w 1;-v -t 5 -w 2"),
     (["WORKERS=1,2"], "-w 1;-w 2"),
+    (["CHECK_WORKERS=2"], "-w 2"),
 ])
 def test_make_builds_the_argument_sets(make_args, argsets):
     r = suite.make(suite.REPO, "-n", "check-integration", *make_args)
@@ -39,3 +40,13 @@ def test_make_builds_the_argument_sets(make_args, argsets):
     found = [line for line in r.stdout.splitlines() if "FISH_ARGSETS=" in line]
     assert found, r.stdout
     assert f'FISH_ARGSETS="{argsets}"' in " ".join(found[0].split()), found[0]
+
+
+def test_the_bench_series_is_not_the_suites():
+    # mk/bench.mk's own default WORKERS (the bench's workers series) must
+    # not turn the suite's dimension on, and must survive this file.
+    r = suite.make(suite.REPO, "-s", "-f", "Makefile", "-f", "-", "print",
+                   stdin="print:\n\t@echo \"[$(FISH_ARGSETS)] [$(WORKERS)]\"\n")
+    assert r.returncode == 0, r.stderr
+    argsets, bench = r.stdout.strip().split("] [")
+    assert argsets == "[" and bench.rstrip("]").split(), r.stdout
