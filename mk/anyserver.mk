@@ -105,4 +105,4 @@ CHECK_EXTRA += check-anyserver
 
 exercise-check: $(if $(V),$(BUILD)/fishmarket-$(V))
 	@test -n "$(EX)" && test -n "$(V)" || { echo "usage: make exercise-check EX=port|listener V=VARIANT" >&2; exit 2; }
-	@$(PYTHON3_ANY) tools/exercise.py $(EX) $(BUILD)/fishmarket-$(V)
+	@$(PYTHON3_ANY) tools/exercise.py $(EX) $(BUILD)/obj/$(V)/fishmarket.o

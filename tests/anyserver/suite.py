@@ -103,6 +103,11 @@ def make_env():
     # This Python has pytest: telling make spares it the search (an import
     # of pytest at every use of $(PYTHON)).
     env.setdefault("PYTHON", sys.executable)
+    # SANITIZE=thread builds libevent from a source tree under build/ (not
+    # copied): the copy's make uses this one's.
+    source = REPO / "build" / "src" / "libevent"
+    if "LIBEVENT_SRC" not in env and source.is_dir():
+        env["LIBEVENT_SRC"] = str(source)
     for key in ("MAKEFLAGS", "MAKEOVERRIDES"):
         if key in env:
             env[key] = re.sub(r"(^|\s)VARIANTS=(\\.|\S)*", " ", env[key])

@@ -3,8 +3,8 @@ docs/EXERCISES.md: each exercise's "fails before, passes after", checked.
 
 - Porting to the 2.x API, and accepting with evconnlistener: the suite
   passes before and after (behaviour must not change), so the check is on
-  what the binary imports (tools/exercise.py): it fails on the exercise's
-  starting point and passes on the variant that is its answer.
+  what the variant's object calls (tools/exercise.py): it fails on the
+  exercise's starting point and passes on the variant that is its answer.
 - Putting a pitfall back: the "before" is the variant (the suite passes,
   `make check`), the "after" a broken fixture the suite must catch on its
   clause (test_broken_servers.py); here, that every fixture and test the
@@ -27,8 +27,8 @@ BEFORE_AFTER = {"port": ("v1-style", "v2-raw"), "listener": ("v2-raw", "v2-liste
 
 
 def check(exercise, variant):
-    binary = suite.BUILD / f"fishmarket-{variant}"
-    return subprocess.run([sys.executable, str(TOOL), exercise, str(binary)],
+    obj = suite.BUILD / "obj" / variant / "fishmarket.o"
+    return subprocess.run([sys.executable, str(TOOL), exercise, str(obj)],
                           capture_output=True, text=True, timeout=60)
 
 

@@ -21,6 +21,7 @@ import errno
 import fcntl
 import heapq
 import os
+import platform
 import re
 import select
 import selectors
@@ -231,6 +232,35 @@ def proc_state(pid):
 def threads(pid):
     """The thread ids of a process (/proc/PID/task)."""
     return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+
+
+# The system calls an event loop waits in (epoll, poll or select, as the
+# backend may be), by number, as /proc/PID/task/TID/syscall shows them.
+EVENT_WAITS = {
+    "x86_64": {232, 281, 441, 7, 271, 23, 270},  # epoll_wait, epoll_pwait(2), poll,
+                                                 # ppoll, select, pselect6
+    "aarch64": {22, 441, 73, 72},                # epoll_pwait(2), ppoll, pselect6
+}.get(platform.machine())
+
+
+def waiting_threads(pid):
+    """The threads of a process now waiting for events in a loop: an idle
+    server's workers, and not the threads a runtime may add (say,
+    ThreadSanitizer's background thread, asleep in nanosleep).  None where
+    it cannot be told (another architecture, or /proc/PID/task/TID/syscall
+    not readable)."""
+    if EVENT_WAITS is None:
+        return None
+    out = []
+    for tid in threads(pid):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                call = f.read().split()[0]
+        except OSError:
+            return None
+        if call.isdigit() and int(call) in EVENT_WAITS:
+            out.append(tid)
+    return out
 
 
 def thread_cpu_ns(pid):

@@ -4,8 +4,9 @@ of the suite runs with workers too, as a dimension (`make check WORKERS="1
 2"`: every test once per -w N).  Each test here sets its own -w, so it runs
 once per server, not once per set of extra arguments.
 
-From outside, a worker shows as a thread (/proc/PID/task), busy or not
-(its CPU time), and through -c: with -c N -w N each worker holds one
+From outside, a worker shows as a thread waiting in its event loop
+(/proc/PID/task/TID/syscall: epoll_wait and the like, while idle), busy or
+not (its CPU time), and through -c: with -c N -w N each worker holds one
 connection, so N connections served at once are on N different workers.
 """
 
@@ -54,6 +55,27 @@ def served(clients, want, timeout=harness.IO_TIMEOUT):
 KNOCKING = 16
 
 
+def workers_of(server, want):
+    """The threads of an idle server that wait in an event loop: wait until
+    there are `want` of them (a worker may be finishing its start-up) and
+    return them, or fail with what there is.  Where that cannot be seen,
+    every thread of the process."""
+    found = []
+
+    def enough():
+        found[:] = harness.waiting_threads(server.pid) or []
+        return len(found) == want
+
+    if harness.waiting_threads(server.pid) is None:
+        return harness.threads(server.pid)
+    try:
+        harness.wait_until(enough, 5, what=f"{want} threads waiting for events")
+    except AssertionError:
+        raise AssertionError(f"{len(found)} of {len(harness.threads(server.pid))} "
+                             f"threads wait for events, not {want}") from None
+    return found
+
+
 def one_line_each(server, n):
     clients = [server.connect() for _ in range(n)]
     for c in clients:
@@ -78,7 +100,7 @@ def test_one_listening_line_one_port(variant, market, workers):
 @clause("workers", "the kernel spreads new connections among them")
 def test_connections_are_served_by_every_worker(variant, market):
     server = market("-w", "2")
-    tids = harness.threads(server.pid)
+    tids = workers_of(server, 2)
     assert len(tids) == 2, f"-w 2 runs {len(tids)} threads"
     before = harness.thread_cpu_ns(server.pid)
     rng = random.Random(2)
@@ -183,7 +205,7 @@ def test_bad_worker_count_exits_2(variant, args):
 def test_zero_workers_is_one_per_cpu(variant, market):
     server = market("-w", "0")
     cpus = min(os.sysconf("SC_NPROCESSORS_ONLN"), 64)
-    assert len(harness.threads(server.pid)) == cpus
+    assert len(workers_of(server, cpus)) == cpus
     c = server.connect()
     c.send(b"2 lb of tuna\n")
     c.half_close()

@@ -570,8 +570,8 @@ def check_replacements(compat, modern, modern_macros):
         raise Trouble(problems)
 
 
-def imported_symbols(path):
-    """Every symbol a binary imports from shared libraries (nm -D)."""
+def binary_symbols(build, v):
+    path = os.path.join(build, f"fishmarket-{v}")
     if not os.path.exists(path):
         raise Trouble(f"no {path}: run `make all-variants` first")
     p = subprocess.run(["nm", "-D", "--undefined-only", path], capture_output=True, text=True)
@@ -581,14 +581,10 @@ def imported_symbols(path):
     for line in p.stdout.split("\n"):
         parts = line.split()
         if len(parts) >= 2 and parts[-2] in ("U", "w"):
-            syms.add(parts[-1].split("@")[0])
+            name = parts[-1].split("@")[0]
+            if LIBEVENT_FUNC.match(name):
+                syms.add(name)
     return syms
-
-
-def binary_symbols(build, v):
-    """The libevent symbols build/fishmarket-V imports."""
-    path = os.path.join(build, f"fishmarket-{v}")
-    return {s for s in imported_symbols(path) if LIBEVENT_FUNC.match(s)}
 
 
 def gen_symbols(ctx, args):
