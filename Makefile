@@ -1,7 +1,11 @@
 # fishmarket: one fish market server, three libevent API generations.
 #
-#   make all-variants   build/fishmarket-{v1-style,v2-raw,v2-listener}
-#   make check          Check unit tests, then the pytest suite on all three
+#   make all-variants   build/fishmarket-VARIANT for every variant
+#   make check          Check unit tests, then the pytest suite on every variant
+#   make check-server SERVER="path/to/binary [args]"
+#                       the pytest suite against anyone's server
+#   make new-variant NAME=mine FROM=v2-raw
+#                       a new variant, mine/, that everything takes along
 #   make demo           the original article's fishermen, against each variant
 #                       (DEMO_ARGS=--unload-delay=2: their random pauses too)
 #   make clean          rm -rf build
@@ -27,7 +31,14 @@ TSAN_EVENT  := $(BUILD)/libevent
 endif
 # -- end mk/harden.mk
 
-VARIANTS    := v1-style v2-raw v2-listener
+# The variants: every top-level folder with a fishmarket.c is one, so that
+# `make new-variant` (mk/anyserver.mk) needs no list edited after it; the
+# three teaching variants first, in the order COMPARISON.md reads them, then
+# the others by name.  `make check VARIANTS="v2-raw mine"` takes only those.
+TEACHING_VARIANTS := v1-style v2-raw v2-listener
+FOUND_VARIANTS := $(patsubst %/fishmarket.c,%,$(wildcard */fishmarket.c))
+VARIANTS    := $(strip $(filter $(FOUND_VARIANTS),$(TEACHING_VARIANTS)) \
+               $(sort $(filter-out $(TEACHING_VARIANTS),$(FOUND_VARIANTS))))
 PKG_CONFIG  ?= pkg-config
 CFLAGS      ?= -O2 -g
 BUILD       ?= build
@@ -111,7 +122,7 @@ $(COMMON_LIB): $(COMMON_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/obj/v%/fishmarket.o: ALL_CFLAGS += $(EVENT_CFLAGS)
+$(VARIANTS:%=$(BUILD)/obj/%/fishmarket.o): ALL_CFLAGS += $(EVENT_CFLAGS)
 
 # Kept after linking (make would delete them as intermediate files, and
 # rebuild them every time).
@@ -132,11 +143,12 @@ check-unit: $(BUILD)/unit-tests
 
 check-integration: $(SERVERS)
 	$(NEED_PYTEST)
-	FISH_BIN_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
+	FISH_BIN_DIR=$(abspath $(BUILD)) FISH_VARIANTS="$(VARIANTS)" $(SUITE_ENV) \
+	  $(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
 
 DEMO_ARGS ?=
 demo: $(SERVERS)
-	@$(PYTHON3_ANY) tools/demo.py --bin-dir $(BUILD) $(DEMO_ARGS)
+	@FISH_VARIANTS="$(VARIANTS)" $(PYTHON3_ANY) tools/demo.py --bin-dir $(BUILD) $(DEMO_ARGS)
 
 PYTHON3_ANY ?= $(or $(PYTHON),python3)
 

@@ -65,12 +65,14 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.join(HERE, "..", "tests"), os.path.join(HERE, "..", "tools", "comparison")]
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "tests"), os.path.join(HERE, "..", "tools", "comparison"),
+                os.path.join(HERE, "..", "tools")]
 from comparison import machine_line as machine  # noqa: E402
 from listening import read_listening  # noqa: E402
 from run import log, raise_nofile  # noqa: E402
+from variants import variants  # noqa: E402  (make's FISH_VARIANTS, or every folder)
 
-VARIANTS = ["v1-style", "v2-raw", "v2-listener"]
+VARIANTS = variants()
 BASELINE = "baseline"
 
 # metric -> (label, issue 11's target: absolute, or a ratio to the baseline)

@@ -74,7 +74,10 @@ import subprocess
 import sys
 import time
 
-VARIANTS = ["v1-style", "v2-raw", "v2-listener"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import variants as found  # noqa: E402  (tools/variants.py: every variant folder)
+
+VARIANTS = found.variants()
 BASELINE = "baseline"
 SERVERS = [BASELINE] + VARIANTS
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -91,6 +94,16 @@ SVG_TERMINAL = ("set terminal svg size 1000,720 dynamic enhanced font 'Helvetica
                 "background rgb 'white'")
 COLOURS = {BASELINE: "#8c8c8c", "v1-style": "#e07b39", "v2-raw": "#3a7dc9",
            "v2-listener": "#3aa655"}
+SPARE_COLOURS = ["#9b59b6", "#c0392b", "#16a085", "#d4ac0d", "#5d6d7e"]
+
+
+def colours_of(servers):
+    """COLOURS, and one of SPARE_COLOURS for each other variant (make
+    new-variant), in the order given."""
+    out = dict(COLOURS)
+    for i, name in enumerate(n for n in servers if n not in COLOURS):
+        out[name] = SPARE_COLOURS[i % len(SPARE_COLOURS)]
+    return out
 
 PROCS = []   # everything we started, for cleanup
 
@@ -364,7 +377,8 @@ def draw(opts, med, lo, hi, out):
     gp, datadir = plot_setup(out, "chart")
     if gp is None:
         return False
-    colours = COLOURS
+    colours = colours_of(SERVERS)
+    right = len(SERVERS) - 0.4
     script = [
         SVG_TERMINAL,
         f"set output '{os.path.join(out, 'bench.svg')}'",
@@ -374,7 +388,7 @@ def draw(opts, med, lo, hi, out):
         "set style fill solid 0.85 border -1",
         "set boxwidth 0.65",
         "set grid ytics lc rgb '#dddddd'",
-        "set xrange [-0.6:3.6]",
+        f"set xrange [-0.6:{right}]",
         "set yrange [0:*]",
         "unset key",
         "set tics nomirror",
@@ -399,7 +413,7 @@ def draw(opts, med, lo, hi, out):
         script += [
             f"set title \"{title}: {better}\"",
             f"set yrange [0:{ymax}]",
-            f"set arrow 1 from -0.6,{target} to 3.6,{target} nohead dt 2 lw 2 lc rgb '#c0392b' front",
+            f"set arrow 1 from -0.6,{target} to {right},{target} nohead dt 2 lw 2 lc rgb '#c0392b' front",
             f"set label 1 \"- - {tlabel}\" at graph 0.99, graph 0.97 right tc rgb '#c0392b' front",
             f"plot '{path}' using 1:3:6:xtic(2) with boxes lc rgb variable, "
             f"'' using 1:3:4:5 with yerrorbars lc rgb 'black' pt -1 lw 1.5, "
@@ -590,7 +604,7 @@ def draw_series(opts, wmed, ratios, servers, out):
         "set border 3",
         "set format y '%.1s%c'",
     ]
-    colours = COLOURS
+    colours = colours_of(servers)
     panels = [("w_fps", False), ("w_lps", False), ("w_cpu_us", True), ("w_cpu_line_ns", True)]
     for n, (key, relative) in enumerate(panels):
         label, unit, higher = WMETRICS[key]
@@ -763,7 +777,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="one short round")
     ap.add_argument("--smoke", action="store_true", help="correctness only, a few seconds")
     ap.add_argument("--rounds", type=int)
-    ap.add_argument("--variants", help="comma-separated subset, for debugging")
+    ap.add_argument("--variants", help="which variants (make passes its VARIANTS; "
+                    "default: every folder with a fishmarket.c)")
     ap.add_argument("--replot", action="store_true",
                     help="redraw the charts from OUT/results.csv, run nothing")
     ap.add_argument("--workers", default="1 2",
@@ -785,7 +800,7 @@ def main():
     if opts.workers_only and not opts.workers:
         ap.error("--workers-only needs --workers")
     if opts.variants:
-        VARIANTS[:] = [v for v in opts.variants.split(",") if v in VARIANTS]
+        VARIANTS[:] = found.split(opts.variants)
         SERVERS[:] = [BASELINE] + VARIANTS
 
     if opts.replot:

@@ -1,5 +1,5 @@
-# mk/bench.mk - the benchmark (issue 5): the three variants against a raw
-# epoll baseline that shares their parser, under the same load generator.
+# mk/bench.mk - the benchmark (issue 5): every variant (VARIANTS) against a
+# raw epoll baseline that shares their parser, under the same load generator.
 #
 #   make bench            full run: 5 interleaved rounds, c10k, table,
 #                         build/bench/results.csv and build/bench/bench.svg
@@ -43,9 +43,9 @@ bench:
 	$(MAKE) --no-print-directory BUILD=$(BENCH_BIN) CFLAGS='-O2 -g' \
 	    XCFLAGS= XLDFLAGS= SANITIZE= bench-bins
 	$(BENCH_PY) bench/run.py --bin-dir $(BENCH_BIN) --out $(BENCH_OUT) \
-	    $(if $(QUICK),--quick) --workers '$(WORKERS)' $(BENCH_ARGS)
+	    --variants "$(VARIANTS)" $(if $(QUICK),--quick) --workers '$(WORKERS)' $(BENCH_ARGS)
 
 bench-smoke: bench-bins
-	$(BENCH_PY) bench/run.py --bin-dir $(BUILD) --smoke
+	$(BENCH_PY) bench/run.py --bin-dir $(BUILD) --variants "$(VARIANTS)" --smoke
 
 -include $(BUILD)/obj/bench/fishload.d $(BUILD)/obj/bench/baseline-epoll.d

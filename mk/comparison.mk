@@ -12,6 +12,10 @@
 #   make comparison-pitfalls  the pitfalls of section 7, made to happen
 #   make diff A=v2-raw B=v2-listener
 #                             the diff between any two variants, for reading
+#   make variant-tables [TABLES="symbols compat size syscalls"]
+#                             the measuring tables for every variant in
+#                             VARIANTS (a new one too), printed; COMPARISON.md
+#                             itself stays about the three teaching variants
 #
 # The generator needs only python3's standard library, nm and diff.
 
@@ -23,7 +27,8 @@ COMPARISON    := $(COMPARISON_PY) tools/comparison/comparison.py --build $(BUILD
 PITFALL_DEMOS := $(patsubst tools/comparison/pitfalls/%.c,$(BUILD)/comparison/%,\
                    $(sort $(wildcard tools/comparison/pitfalls/*.c)))
 
-.PHONY: comparison comparison-check comparison-measure comparison-pitfalls diff
+.PHONY: comparison comparison-check comparison-measure comparison-pitfalls diff \
+        variant-tables
 
 comparison: $(SERVERS)
 	$(COMPARISON) generate
@@ -34,6 +39,10 @@ comparison-check: $(SERVERS) $(PITFALL_DEMOS)
 
 comparison-measure: $(SERVERS) $(PITFALL_DEMOS)
 	$(COMPARISON) measure
+
+TABLES ?= symbols compat size
+variant-tables: $(SERVERS)
+	@$(COMPARISON) tables --variants "$(VARIANTS)" --kinds "$(TABLES)"
 
 $(BUILD)/comparison/%: tools/comparison/pitfalls/%.c tools/comparison/pitfalls/demo.h | need-deps
 	@mkdir -p $(@D)

@@ -28,7 +28,7 @@ COST_PY       ?= python3
 COST_BASELINE ?= bench/cost-baseline.json
 COST_RUNS     ?= 3
 COST_ARGS     ?=
-COST          := $(COST_PY) bench/cost.py --bin-dir $(COST_BIN)
+COST          := FISH_VARIANTS="$(VARIANTS)" $(COST_PY) bench/cost.py --bin-dir $(COST_BIN)
 
 .PHONY: cost cost-check cost-save cost-bins
 

@@ -28,8 +28,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fishermen  # noqa: E402  (the tool beside this one)
+import variants  # noqa: E402  (every variant folder, or make's FISH_VARIANTS)
 
-VARIANTS = ("v1-style", "v2-raw", "v2-listener")
+VARIANTS = tuple(variants.variants())
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 

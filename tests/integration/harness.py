@@ -21,13 +21,17 @@ import errno
 import fcntl
 import heapq
 import os
+import platform
 import re
 import select
 import selectors
+import shutil
 import signal
 import socket
 import struct
+import shlex
 import subprocess
+import sys
 import tempfile
 import termios
 import threading
@@ -35,9 +39,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-VARIANTS = ("v1-style", "v2-raw", "v2-listener")
 REPO = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("FISH_BIN_DIR") or REPO / "build")
+sys.path.insert(0, str(REPO / "tools"))
+import variants as _variants  # noqa: E402  (tools/variants.py)
 
 STARTUP_TIMEOUT = 10.0   # generous: the machine is shared and noisy
 IO_TIMEOUT = 10.0        # any single socket wait
@@ -50,8 +55,96 @@ LISTENING_RE = re.compile(r"^listening on (\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+)$")
 TALLY_MAX = 2**63 - 1
 
 
-def binary(variant):
-    return BIN_DIR / f"fishmarket-{variant}"
+# --------------------------------------------------------------------------
+# The servers under test
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server under test: an id, the command that starts it, and the
+    extra arguments it runs with this time (the suite's extra dimension:
+    `-w 2`, say).  str() of it is its name in test ids and messages:
+    "v2-raw", or "v2-raw -w 2" with extra arguments.
+
+    `ours` is true for our own variants (built here, FISH_VARIANTS): only
+    for them do the checks about our variants run (contract.ours)."""
+    id: str
+    command: tuple
+    extra: tuple = ()
+    ours: bool = False
+
+    def __str__(self):
+        return " ".join((self.id,) + self.extra)
+
+    def argv(self, args=()):
+        """The command line: the command, the extra arguments, then the
+        test's own (so a test's option wins over an extra one)."""
+        return list(self.command) + list(self.extra) + list(args)
+
+    @property
+    def workers(self):
+        """How many workers (section 8) it runs with, from its -w option
+        (the last one wins), 1 without; -w 0 is one per online CPU."""
+        n, args = 1, list(self.command) + list(self.extra)
+        for i, a in enumerate(args):
+            if a in ("-w", "--workers") and i + 1 < len(args):
+                n = args[i + 1]
+            elif a.startswith("--workers="):
+                n = a.split("=", 1)[1]
+        try:
+            n = int(n)
+        except ValueError:
+            return 1
+        return n if n > 0 else min(os.sysconf("SC_NPROCESSORS_ONLN"), 64)
+
+
+def split_list(text):
+    """Items separated by semicolons or newlines, empty ones dropped."""
+    return [x.strip() for x in re.split(r"[;\n]", text) if x.strip()]
+
+
+def servers_under_test(env=os.environ):
+    """The servers the suite runs against, from the environment:
+
+    FISH_VARIANTS  our variants by name ("v1-style v2-raw"), binaries
+                   FISH_BIN_DIR/fishmarket-NAME; by default every variant
+                   folder of the repository (tools/variants.py)
+    FISH_SERVERS   anyone's servers: "id=command; id=command"
+    FISH_SERVER    one server's command ("path/to/binary [args]"); its id
+                   is FISH_SERVER_ID, or the program's file name
+    FISH_ARGSETS   the extra-argument dimension: "; "-separated sets of
+                   arguments ("-w 1; -w 2"), each server runs once with
+                   each; an empty set ("; -w 2") is the server as it is
+
+    FISH_SERVER(S) replace the default variants; with FISH_VARIANTS too,
+    all of them run.  Raises ValueError naming what is wrong."""
+    specs = []
+    names = env.get("FISH_VARIANTS", "")
+    foreign = env.get("FISH_SERVERS", "").strip() or env.get("FISH_SERVER", "").strip()
+    if names.strip() or not foreign:
+        for v in _variants.variants(names):
+            specs.append(ServerSpec(v, (str(BIN_DIR / f"fishmarket-{v}"),), ours=True))
+    for item in split_list(env.get("FISH_SERVERS", "")):
+        sid, eq, command = item.partition("=")
+        if not eq or not sid.strip() or not command.strip():
+            raise ValueError(f"FISH_SERVERS: {item!r} is not id=command")
+        specs.append(ServerSpec(sid.strip(), tuple(shlex.split(command))))
+    one = env.get("FISH_SERVER", "").strip()
+    if one:
+        argv = tuple(shlex.split(one))
+        sid = env.get("FISH_SERVER_ID", "").strip() or os.path.basename(argv[0])
+        specs.append(ServerSpec(sid, argv))
+    for s in specs:
+        if not s.ours and shutil.which(s.command[0]) is None:
+            raise ValueError(f"{s.id}: no program {s.command[0]!r} (not found, or "
+                             f"not executable)")
+    ids = [s.id for s in specs]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"two servers with the id {', '.join(dup)}")
+    sets = [tuple(shlex.split(a)) for a in env.get("FISH_ARGSETS", "").split(";")]
+    if not any(sets):
+        sets = [()]
+    return [ServerSpec(s.id, s.command, extra, s.ours) for s in specs for extra in sets]
 
 
 def wait_until(pred, timeout, interval=0.005, what="condition"):
@@ -136,6 +229,63 @@ def proc_state(pid):
     return stat[stat.rindex(")") + 2]
 
 
+def threads(pid):
+    """The thread ids of a process (/proc/PID/task)."""
+    return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+
+
+# The system calls an event loop waits in (epoll, poll or select, as the
+# backend may be), by number, as /proc/PID/task/TID/syscall shows them.
+EVENT_WAITS = {
+    "x86_64": {232, 281, 441, 7, 271, 23, 270},  # epoll_wait, epoll_pwait(2), poll,
+                                                 # ppoll, select, pselect6
+    "aarch64": {22, 441, 73, 72},                # epoll_pwait(2), ppoll, pselect6
+}.get(platform.machine())
+
+
+def waiting_threads(pid):
+    """The threads of a process now waiting for events in a loop: an idle
+    server's workers, and not the threads a runtime may add (say,
+    ThreadSanitizer's background thread, asleep in nanosleep).  None where
+    it cannot be told (another architecture, or /proc/PID/task/TID/syscall
+    not readable)."""
+    if EVENT_WAITS is None:
+        return None
+    out = []
+    for tid in threads(pid):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                call = f.read().split()[0]
+        except OSError:
+            return None
+        if call.isdigit() and int(call) in EVENT_WAITS:
+            out.append(tid)
+    return out
+
+
+def thread_cpu_ns(pid):
+    """{thread id: CPU time it has used, in nanoseconds}: the scheduler's
+    own count (/proc/PID/task/TID/schedstat), exact, where the kernel keeps
+    it; else utime + stime from .../stat, counted in clock ticks."""
+    out = {}
+    for tid in threads(pid):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0])
+                continue
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue                       # the thread has just ended
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks = int(fields[11]) + int(fields[12])
+        out[tid] = ticks * 10**9 // os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def rss_kib(pid):
     return int(proc_status(pid, "VmRSS").split()[0])
 
@@ -160,6 +310,31 @@ def signal_pending(pid, signum):
     return any(int(proc_status(pid, key), 16) & bit for key in ("SigPnd", "ShdPnd"))
 
 
+def run_to_exit(variant, args, env=None, timeout=10):
+    """Run a server that is expected to exit by itself (a bad command
+    line, --help, a port in use): the finished process, output as text."""
+    try:
+        return subprocess.run(variant.argv(args), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"{variant} {args} did not exit within {timeout} s "
+                             f"(it started serving?): {e.stdout!r}") from None
+
+
+class held_port:
+    """with held_port() as port: a port of 127.0.0.1 that a plain listening
+    socket (no SO_REUSEPORT) holds, for servers that must fail to bind it."""
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
 class Server:
     """One fishmarket server process, started on an ephemeral port."""
 
@@ -168,13 +343,13 @@ class Server:
         self.args = list(args)
         if not any(a in ("-p", "--port") or a.startswith("--port=") for a in self.args):
             self.args = ["-p", "0"] + self.args
-        path = binary(variant)
-        if not os.access(path, os.X_OK):
-            raise AssertionError(f"{path} is missing: run `make all-variants` "
+        argv = variant.argv(self.args)
+        if variant.ours and not os.access(argv[0], os.X_OK):
+            raise AssertionError(f"{argv[0]} is missing: run `make all-variants` "
                                  f"(or set FISH_BIN_DIR)")
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [str(path)] + self.args, stdin=subprocess.DEVNULL,
+            argv, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=self._stderr,
             preexec_fn=preexec_fn, env=env)
         REGISTRY.add(self.proc)
@@ -283,6 +458,12 @@ class Server:
         assert len(found) == 1, (f"{self.variant}: expected one summary line, "
                                  f"stderr: {self.stderr!r}")
         return tuple(int(g) for g in found[0].groups())
+
+    def log_lines(self):
+        """The stderr lines other than the summary line: under -v, one per
+        closed connection."""
+        return [line for line in self.stderr.splitlines()
+                if not SUMMARY_RE.match(line)]
 
     def rss_kib(self):
         return rss_kib(self.pid)

@@ -20,7 +20,10 @@ stands on a model that was itself tested.
 import pytest
 
 import reference
+from contract import clause
 from reference import BLANK, FISH, MALFORMED
+
+pytestmark = clause("grammar", "Value of a line: count * price(fish) in whole dollars.")
 
 BEFORE, AFTER = b"2 pounds of cod\n", b"\n1 pound of tuna\n"
 AROUND = 16 + 15
@@ -183,13 +186,40 @@ FAMILIES = {
 }
 
 
+# The clause of section 3 each family is about, in the contract's words.
+CLAUSES = {
+    "case_insensitive": "Grammar, matched case-insensitively",
+    "tabs_and_blanks": "with runs of spaces/tabs as separators and leading/trailing "
+                       "blanks ignored",
+    "leading_zeros": "value 0 to 1000000 (leading zeros allowed",
+    "count_limit": "or more than 1000000 makes the line malformed",
+    "signs": "a sign, a fraction, or more than 1000000 makes the line malformed",
+    "fractions": "count: decimal digits only",
+    "units": "unit: pound, pounds, lb or lbs (no agreement with count is enforced",
+    "of_rules": "5 pounds of (no fish) and 5 pounds ofcod (no blank) are malformed.",
+    "unknown_fish": "A fish not on the price list is worth 0.",
+    "blank_lines": "A blank line (empty after trimming) is worth 0 and is not rejected.",
+    "crlf": "One CR directly before the LF is stripped.",
+    "lone_cr": "A CR that is not directly before the LF is such a control character.",
+    "nul": "control characters (U+0000 to U+001F except TAB, U+007F, and U+0080 to "
+           "U+009F), make a line malformed",
+    "invalid_utf8": "Bytes that are not valid UTF-8",
+    "control_chars": "control characters (U+0000 to U+001F except TAB, U+007F, and "
+                     "U+0080 to U+009F), make a line malformed",
+    "c1_controls": "and U+0080 to U+009F",
+}
+assert set(CLAUSES) == set(FAMILIES)
+FAMILY_PARAMS = [pytest.param(f, marks=clause("grammar", CLAUSES[f]), id=f)
+                 for f in sorted(FAMILIES)]
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_reference_model_agrees_with_hand_table(family):
     for line, value, kind in FAMILIES[family]:
         assert reference.classify(line) == (kind, value), line
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_grammar(variant, market, family):
     server = market()
     wrong = []

@@ -5,9 +5,14 @@ must neither kill the server (SIGPIPE) nor disturb anyone else.
 
 import random
 
+from contract import clause
 from harness import Script, run_conversations
 
+pytestmark = clause("limits", "then closes that connection only. No other connection "
+                    "notices.")
 
+
+@clause("signals", "SIGPIPE never kills the server.")
 def test_sigpipe_never_kills_the_server(variant, market):
     server = market()
     rng = random.Random(5)

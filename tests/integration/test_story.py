@@ -12,6 +12,10 @@ import sys
 import threading
 
 import harness
+from contract import clause
+
+pytestmark = clause("tally", "a client that sends its whole catch in one small write, as "
+                    "the original Python client did, gets exactly one reply: its total.")
 
 TOOLS = harness.REPO / "tools"
 sys.path.insert(0, str(TOOLS))
@@ -72,6 +76,7 @@ def test_fishermen_reading_as_the_original_does(variant, market):
     assert server.summary() == (3, 6, 0, sum(WORTH.values()))
 
 
+@clause("story", "The fishmonger never waits on one slow fisherman")
 def test_slow_fisherman_holds_up_nobody(variant, market):
     # The story's point: karen walks in and stands there (until told to
     # unload); fred and bob are paid meanwhile, then karen is paid too.

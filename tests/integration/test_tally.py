@@ -9,7 +9,11 @@ import random
 
 import harness
 import reference
+from contract import clause
 from harness import Script, run_conversations
+
+pytestmark = clause("tally", "The server keeps one running tally per connection: the "
+                    "sum of the values of every line that connection has sent.")
 
 # A pause that is part of the scenario, never a synchronisation: each batch
 # is one small write and the test waits for its reply before the next, so
@@ -43,6 +47,8 @@ def test_running_tally_over_paced_batches(variant, market):
     assert server.summary() == (1, 8, 1, 167)
 
 
+@clause("tally", "Interim replies depend on how TCP split the stream; the last tally a "
+        "connection receives never does.")
 def test_batch_dribbled_one_byte_at_a_time(variant, market):
     server = market()
     rng = random.Random(7)
@@ -66,6 +72,8 @@ def test_batch_dribbled_one_byte_at_a_time(variant, market):
     assert c.ended == "eof"
 
 
+@clause("tally", "any bytes after the last LF (even only blanks or a CR) are treated as "
+        "one final line, as if an LF followed them.")
 def test_final_line_without_lf_is_paid_then_eof(variant, market):
     server = market()
     c = server.connect()
@@ -84,6 +92,8 @@ def test_final_line_without_lf_is_paid_then_eof(variant, market):
     assert server.summary() == (2, 3, 0, 54 + 60)
 
 
+@clause("tally", "any bytes after the last LF (even only blanks or a CR) are treated as "
+        "one final line")
 def test_final_cr_after_last_lf_gets_one_more_reply(variant, market):
     server = market()
     c = server.connect()
@@ -95,6 +105,8 @@ def test_final_cr_after_last_lf_gets_one_more_reply(variant, market):
     assert server.summary() == (1, 1, 0, 24)     # the final "\r" is blank
 
 
+@clause("tally", "any bytes after the last LF (even only blanks or a CR) are treated as "
+        "one final line")
 def test_final_blanks_after_last_lf_get_one_more_reply(variant, market):
     server = market()
     c = server.connect()
@@ -106,6 +118,25 @@ def test_final_blanks_after_last_lf_get_one_more_reply(variant, market):
     assert server.summary() == (1, 1, 0, 24)
 
 
+@clause("tally", "A fisherman who has been paid is never cut off mid-payment.")
+def test_never_cut_off_mid_payment(variant, market):
+    # Thousands of lines and a final one in one write, then the half-close:
+    # the server reads them over several read events and pays the final
+    # line at end of input.  Every byte of those payments must reach him
+    # before the close; the pitfall is to free the connection (and with it
+    # the replies still in its output buffer) right after the last write.
+    server = market()
+    c = server.connect()
+    c.send(b"1 lb of cod\n" * 3000 + b"2 lb of tuna")
+    c.half_close()
+    replies = c.replies()
+    assert replies[-1:] == [str(3000 * 8 + 30)], replies[-3:]
+    assert c.ended == "eof"
+    assert server.stop() == 0
+    assert server.summary() == (1, 3001, 0, 3000 * 8 + 30)
+
+
+@clause("tally", "If that final line exists, the server writes the tally once more.")
 def test_nothing_after_last_lf_no_extra_reply(variant, market):
     server = market()
     c = server.connect()
@@ -122,6 +153,8 @@ def test_nothing_after_last_lf_no_extra_reply(variant, market):
     assert server.summary() == (2, 2, 0, 54)
 
 
+@clause("signals", "L the non-blank lines consumed (final lines included), R the "
+        "malformed ones among them")
 def test_final_malformed_line_is_counted(variant, market):
     server = market()
     c = server.connect()
@@ -132,6 +165,7 @@ def test_final_malformed_line_is_counted(variant, market):
     assert server.summary() == (1, 2, 1, 24)
 
 
+@clause("tally", "The tally never wraps")
 def test_tally_overflow(variant, market, tmp_path):
     prices = tmp_path / "prices.txt"
     prices.write_text("x 1000000000\ncod 8\n")
@@ -156,6 +190,7 @@ def test_tally_overflow(variant, market, tmp_path):
     assert server.summary() == (1, 9224, 0, 9223 * 10**15)
 
 
+@clause("tally", "if a line would take it past 2^63 - 1")
 def test_tally_may_reach_exactly_the_maximum(variant, market, tmp_path):
     # 2^63 - 1 = 9223372036854775807 is reachable without overflow: the
     # check is "past the maximum", not "at it".
@@ -180,6 +215,8 @@ def test_tally_may_reach_exactly_the_maximum(variant, market, tmp_path):
     assert replies[-2:] == [str(harness.TALLY_MAX - ones), "ERROR tally overflow"]
 
 
+@clause("signals", "T the sum over connections of the last tally written to each (a "
+        "connection that ended in an ERROR included)")
 def test_summary_totals_equal_payments(variant, market):
     server = market("-m", "64")
     catches = [
@@ -203,6 +240,7 @@ def test_summary_totals_equal_payments(variant, market):
     assert total == sum(paid)
 
 
+@clause("story", "thousands can be unloading at once.")
 def test_thousand_fishermen_at_once(variant, market):
     server = market("-v")
     rng = random.Random(1000)
@@ -232,4 +270,6 @@ def test_thousand_fishermen_at_once(variant, market):
     assert server.stop() == 0
     assert server.summary() == books.summary()
     # -v: one log line per closed connection.
-    assert sum(" closed (eof): " in l for l in server.stderr.splitlines()) == 1000
+    if variant.ours:
+        assert sum(" closed (eof): " in l for l in server.stderr.splitlines()) == 1000
+    assert len(server.log_lines()) == 1000

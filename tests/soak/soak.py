@@ -5,7 +5,7 @@ good fishermen mixed with hostile clients, then check that nothing was lost
 or leaked.  Python 3 stdlib only; one thread, one selectors loop; every
 client talks to 127.0.0.1 only.
 
-    tests/soak/soak.py --bin-dir build --seconds 60 [v1-style v2-raw v2-listener]
+    tests/soak/soak.py --bin-dir build --seconds 60 [VARIANT ...]  (default: all)
 
 The server runs as `fishmarket-VARIANT -p 0 -t 10 -g 10` (default -m 1024).
 For --seconds, clients keep being started, at most --concurrency at a time
@@ -71,9 +71,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from listening import read_listening  # noqa: E402
+from variants import variants  # noqa: E402
 
-VARIANTS = ("v1-style", "v2-raw", "v2-listener")
+VARIANTS = tuple(variants())
 PRICES = {"bream": 5, "cod": 8, "haddock": 9, "halibut": 14, "mackerel": 4,
           "plaice": 6, "salmon": 12, "sardine": 3, "trout": 7, "tuna": 15}
 MAX_LINE = 1024

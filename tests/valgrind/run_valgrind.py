@@ -4,7 +4,7 @@ run_valgrind.py - each fishmarket variant under valgrind memcheck, serving a
 scripted mix of fishermen, then shut down by SIGTERM.  Python 3 stdlib only.
 
     tests/valgrind/run_valgrind.py --bin-dir build --log-dir build/valgrind \
-        [v1-style v2-raw v2-listener]
+        [VARIANT ...]  (default: every variant folder)
 
 The server runs as
 
@@ -51,9 +51,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from listening import read_listening  # noqa: E402
+from variants import variants  # noqa: E402
 
-VARIANTS = ("v1-style", "v2-raw", "v2-listener")
+VARIANTS = tuple(variants())
 STARTUP_TIMEOUT = 60.0
 IO_TIMEOUT = 30.0
 EXIT_TIMEOUT = 60.0

@@ -53,6 +53,9 @@ import sys
 import tempfile
 import time
 
+# COMPARISON.md is about the three teaching variants, in reading order (its
+# notes are written for them).  `comparison.py tables --variants ...` (make
+# variant-tables) measures any list of variants, a new one included.
 VARIANTS = ("v1-style", "v2-raw", "v2-listener")
 HERE = os.path.dirname(os.path.abspath(__file__))
 EVENT2_INCLUDE = "/usr/include/event2"
@@ -601,7 +604,7 @@ def gen_symbols(ctx, args):
             return 3, "deprecated (compat API), replaced by " + \
                 ", ".join(f"`{r}`" for r in REPLACED_BY[s])
         if len(users) == len(VARIANTS):
-            return 0, "shared by all three"
+            return 0, f"shared by {all_of()}"
         if users == ["v2-raw", "v2-listener"]:
             return 1, "2.x API, both v2 variants"
         return 2, "only " + ", ".join(users)
@@ -653,6 +656,15 @@ def gen_compat(ctx, args):
 # --------------------------------------------------------------------------
 # Size
 
+def all_of():
+    """"all three" for COMPARISON.md's three, and right for any other count."""
+    return {1: "the one", 2: "both", 3: "all three"}.get(len(VARIANTS), f"all {len(VARIANTS)}")
+
+
+def some_others():
+    return "one other" if len(VARIANTS) == 3 else "some others"
+
+
 def normalise(line):
     return re.sub(r"\s+", " ", line.strip())
 
@@ -675,7 +687,7 @@ def gen_size(ctx, args):
                 hit.update(range(blk.a, blk.a + blk.size))
             shared[v][w] = hit
     out = ["| variant | code lines | in `main()` | in the callbacks and helpers | "
-           "shared by all three | shared with one other | own | naming libevent |",
+           f"shared by {all_of()} | shared with {some_others()} | own | naming libevent |",
            "|---|" + "---:|" * 7]
     totals = {}
     for v in VARIANTS:
@@ -683,7 +695,8 @@ def gen_size(ctx, args):
         n = len(code[v])
         others = [w for w in VARIANTS if w != v]
         all3 = sum(1 for k in range(n) if all(k in shared[v][w] for w in others))
-        one = sum(1 for k in range(n) if sum(k in shared[v][w] for w in others) == 1)
+        one = sum(1 for k in range(n)
+                  if 0 < sum(k in shared[v][w] for w in others) < len(others))
         own = n - all3 - one
         in_main = sum(1 for i, _ in code[v] if s.scopes[i] == "main")
         in_funcs = sum(1 for i, _ in code[v]
@@ -693,7 +706,7 @@ def gen_size(ctx, args):
         totals[v] = (n, in_main, in_funcs, all3)
     pct = [100.0 * totals[v][3] / totals[v][0] for v in VARIANTS if totals[v][0]]
     out.append("")
-    out.append(f"Shared by all three: {min(pct):.0f}% to {max(pct):.0f}% of each file's code lines.")
+    out.append(f"Shared by {all_of()}: {min(pct):.0f}% to {max(pct):.0f}% of each file's code lines.")
     for a, b in zip(VARIANTS, VARIANTS[1:]):
         d = [totals[b][k] - totals[a][k] for k in range(3)]
         out.append(f"From {a} to {b}: {d[0]:+d} code lines, {d[1]:+d} in `main()`, "
@@ -1147,6 +1160,21 @@ def list_hunks(ctx, pair):
     return 0
 
 
+def print_tables(ctx, names, kinds):
+    """COMPARISON.md's measuring tables, for any list of variants."""
+    global VARIANTS
+    sys.path.insert(0, os.path.dirname(HERE))
+    import variants       # tools/variants.py
+    VARIANTS = tuple(variants.variants(names, root=ctx.root))
+    for kind in [k for k in kinds.replace(",", " ").split() if k]:
+        if kind not in ("symbols", "compat", "size", "syscalls"):
+            raise Trouble(f"tables: unknown table {kind!r}")
+        print(f"## {kind}: {', '.join(VARIANTS)}\n")
+        print(GENERATORS[kind](ctx, {}))
+        print()
+    return 0
+
+
 def shown(path):
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
@@ -1154,11 +1182,16 @@ def shown(path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["generate", "check", "measure", "bench", "hunks"])
+    ap.add_argument("command", choices=["generate", "check", "measure", "bench", "hunks",
+                                        "tables"])
     ap.add_argument("pair", nargs="*", help="hunks: the two variants (A B)")
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(HERE)))
     ap.add_argument("--doc", default=None, help="default: ROOT/COMPARISON.md")
     ap.add_argument("--build", default=None, help="default: ROOT/build")
+    ap.add_argument("--variants", default=None,
+                    help="tables: which variants (default: every folder with a fishmarket.c)")
+    ap.add_argument("--kinds", default="symbols,compat,size",
+                    help="tables: which tables, of symbols, compat, size, syscalls")
     ap.add_argument("--no-require", action="store_true",
                     help="do not insist on every section (for tests on small documents)")
     opts = ap.parse_args(argv)
@@ -1169,6 +1202,8 @@ def main(argv=None):
     try:
         if opts.command == "hunks":
             return list_hunks(ctx, opts.pair)
+        if opts.command == "tables":
+            return print_tables(ctx, opts.variants, opts.kinds)
         try:
             with open(doc, encoding="utf-8") as f:
                 text = f.read()
