@@ -28,16 +28,18 @@
 
 SERVER       ?=
 SERVER_ARGS  ?=
-# The suite's worker counts.  Not set, the suite runs every server as it is
-# (one worker, the default): "1 2" doubles the time of the suite.
-# ThreadSanitizer is there for the workers, so SANITIZE=thread runs four.
+# The suite's worker counts.  By default every server runs the suite twice,
+# with -w 1 and with -w 2 (section 8: every clause holds with workers as
+# with one); CHECK_WORKERS= (empty) runs each as it is, one worker, in half
+# the time.  ThreadSanitizer is there for the workers, so SANITIZE=thread
+# runs four.
 ifeq ($(origin WORKERS),command line)
 CHECK_WORKERS ?= $(WORKERS)
 endif
 ifeq ($(SANITIZE),thread)
 CHECK_WORKERS ?= 4
 endif
-CHECK_WORKERS ?=
+CHECK_WORKERS ?= 1 2
 
 # FISH_ARGSETS for the suite: "ARGS -w 1;ARGS -w 2" from CHECK_WORKERS="1 2",
 # or SERVER_ARGS alone.  (Spaces inside a set ride as @ through foreach.)

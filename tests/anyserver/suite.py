@@ -128,11 +128,14 @@ def copy_tree(dest):
     return rel
 
 
-def make(tree, *args, stdin=None):
+def make(tree, *args, stdin=None, extra_env=None):
     """make ARGS in tree: the CompletedProcess (never raises on failure).
-    stdin: text for make to read (a makefile given as -f -)."""
+    stdin: text for make to read (a makefile given as -f -); extra_env:
+    variables to add to its environment."""
+    env = make_env()
+    env.update(extra_env or {})
     return subprocess.run(["make", "--no-print-directory", *args], cwd=tree,
-                          env=make_env(), input=stdin, capture_output=True, text=True,
+                          env=env, input=stdin, capture_output=True, text=True,
                           timeout=MAKE_TIMEOUT,
                           **({} if stdin is not None else {"stdin": subprocess.DEVNULL}))
 

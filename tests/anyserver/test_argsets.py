@@ -27,8 +27,10 @@ def test_each_argument_set_is_a_server_of_its_own(started):
 
 
 @pytest.mark.parametrize("make_args, argsets", [
-    ([], ""),
-    (["SERVER_ARGS=-v"], "-v"),
+    ([], "-w 1;-w 2"),
+    (["CHECK_WORKERS="], ""),
+    (["SERVER_ARGS=-v"], "-v -w 1;-v -w 2"),
+    (["SERVER_ARGS=-v", "CHECK_WORKERS="], "-v"),
     (["WORKERS=1 2"], "-w 1;-w 2"),
     (["WORKERS=1 2", "SERVER_ARGS=-v -t 5"], "-v -t 5 -w 1;-v -t 5 -w 2"),
     (["WORKERS=1,2"], "-w 1;-w 2"),
@@ -45,10 +47,12 @@ def test_make_builds_the_argument_sets(make_args, argsets):
 
 
 def test_the_bench_series_is_not_the_suites():
-    # mk/bench.mk's own default WORKERS (the bench's workers series) must
-    # not turn the suite's dimension on, and must survive this file.
+    # mk/bench.mk's own WORKERS (the bench's workers series, from its
+    # default or the environment) must not set the suite's dimension, and
+    # must survive this file: only WORKERS on the command line does.
     r = suite.make(suite.REPO, "-s", "-f", "Makefile", "-f", "-", "print", "SANITIZE=",
-                   stdin="print:\n\t@echo \"[$(FISH_ARGSETS)] [$(WORKERS)]\"\n")
+                   stdin="print:\n\t@echo \"[$(FISH_ARGSETS)] [$(WORKERS)]\"\n",
+                   extra_env={"WORKERS": "3 5"})
     assert r.returncode == 0, r.stderr
     argsets, bench = r.stdout.strip().split("] [")
-    assert argsets == "[" and bench.rstrip("]").split(), r.stdout
+    assert argsets == "[-w 1;-w 2" and bench.rstrip("]").split() == ["3", "5"], r.stdout
