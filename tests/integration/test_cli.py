@@ -119,6 +119,26 @@ def test_version_names_variant_libevent_and_backend(variant):
     assert r2.stdout.startswith(f"fishmarket {variant.id}, libevent {m.group(2)}, backend ")
 
 
+@ours("docs/DESIGN.md: every message to stderr starts with \"fishmarket: \", "
+      "libevent's own included")
+@pytest.mark.parametrize("args", [["-p", "0"], ["--version"]], ids=["serve", "version"])
+def test_libevent_messages_are_ours_too(variant, args):
+    # With every backend forbidden libevent cannot make a base: it says why
+    # in its own log ("[warn] ...", "[err] ...") unless the program gives it
+    # a log callback, and event_init() (v1-style) exits without returning.
+    # Every line on stderr must still be ours, and the server must fail,
+    # status 1, without a listening line.
+    env = dict(os.environ, EVENT_NOEPOLL="1", EVENT_NOPOLL="1", EVENT_NOSELECT="1")
+    r = run(variant, args, env=env)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert lines, "no message at all"
+    for line in lines:
+        our_message(variant, line)
+    assert any("libevent" in line for line in lines), lines
+
+
 CANNOT_BIND = clause("cli", "A port in use, an address that cannot be bound, or an "
                      "unreadable or bad price file prints one clear message to standard "
                      "error and exits 1.")

@@ -5,7 +5,8 @@ must neither kill the server (SIGPIPE) nor disturb anyone else.
 
 import random
 
-from contract import clause
+import harness
+from contract import clause, ours
 from harness import Script, run_conversations
 
 pytestmark = clause("limits", "then closes that connection only. No other connection "
@@ -66,3 +67,45 @@ def test_reset_does_not_disturb_others(variant, market):
     assert (n, rejected) == (3, 0)
     # a was paid 8 at least (more if the server read its batch first).
     assert paid - 54 - 12 >= 8
+
+
+def _server_side_timer(port):
+    """The kernel's timer field ("tr" of /proc/net/tcp: 0 none, 1
+    retransmit, 2 keepalive) of the one established socket whose local port
+    is port, or None while there is none yet."""
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            local, state, timer = fields[1], fields[3], fields[5]
+            if state == "01" and int(local.split(":")[1], 16) == port:
+                return int(timer.split(":")[0], 16)
+    return None
+
+
+@clause("transport", "TCP.")
+@ours("docs/DESIGN.md: every connection has SO_KEEPALIVE, which "
+      "evconnlistener_new_bind() sets for v2-listener whether asked or not")
+def test_every_variant_keeps_connections_alive(variant, market):
+    # An idle fisherman whose machine vanishes without a word is found by
+    # keepalive probes (with -t 0 nothing else would find him).  The socket
+    # the server accepted shows the kernel's keepalive timer once the reply
+    # is acknowledged: timer 2 in /proc/net/tcp.  A server that never set
+    # SO_KEEPALIVE shows 0 there for as long as the connection is idle.
+    server = market("-t", "0")
+    c = server.connect()
+    c.send(b"1 lb of cod\n")
+    assert c.read_reply() == "8"
+    seen = set()
+
+    def keepalive_timer():
+        timer = _server_side_timer(server.port)
+        seen.add(timer)
+        return timer == 2
+    try:
+        harness.wait_until(keepalive_timer, 5,
+                           what="a keepalive timer on the server's socket")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; timer fields seen: {sorted(seen, key=str)}") from None
+    c.half_close()
+    assert c.replies() == []
+    assert server.stop() == 0
