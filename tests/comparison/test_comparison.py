@@ -271,6 +271,42 @@ class SmallTree(unittest.TestCase):
                    STORY.replace("v2-raw: event_base_new", "v2-raw: event_base_new evconnlistener_new_bind"))
         self.assertCheckFails("evconnlistener_new_bind does not appear")
 
+    def story(self, *extra):
+        return run("story", "--root", self.tmp, *extra)
+
+    def test_story_as_text_names_each_call_with_its_line(self):
+        p = self.story()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = p.stdout
+        self.assertIn("1. Open the warehouse\n   make the loop\n", text)
+        # Each call with its line in that variant's own file.
+        self.assertRegex(text, r"\n   v1-style     event_init\(\) 26\n")
+        self.assertRegex(text, r"\n   v2-raw       event_base_new\(\) 28\n")
+        # v2-listener makes exactly v2-raw's calls: only its lines are given.
+        self.assertRegex(text, r"\n   v2-listener  the same calls as v2-raw, at line 28\n")
+        self.assertIn("EVBUFFER_INPUT 7, evbuffer_drain() 9", text)
+        # The libevent calls no step names, in a last block.
+        self.assertIn("Every other libevent call in the file\n"
+                      "   v1-style     EVBUFFER_LENGTH 9, event_dispatch() 27\n", text)
+        self.assertRegex(text, r"event_base_dispatch\(\) 29,\s+event_base_free\(\) 30")
+
+    def test_story_as_text_wraps_without_splitting_a_call(self):
+        p = self.story("--width", "44")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.split("\n")
+        self.assertTrue(all(len(l) <= 44 for l in lines), p.stdout)
+        # Each call and its line number stay on one line.
+        self.assertRegex(p.stdout, r"bufferevent_get_input\(\) 9,\n +evbuffer_drain\(\) 11")
+
+    def test_story_as_text_fails_on_a_call_missing_from_the_source(self):
+        self.write("tools/comparison/story.txt", STORY.replace("v2-raw: event_base_new",
+                                                               "v2-raw: event_base_new_with_config"))
+        p = self.story()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("event_base_new_with_config does not appear in the code of "
+                      "v2-raw/fishmarket.c", p.stderr)
+        self.assertEqual(p.stdout, "")
+
     def test_quote_marker_must_be_unique(self):
         self.write("v2-raw/fishmarket.c", V2 + "/* event_base_new() again */\n")
         self.assertCheckFails("'event_base_new()' must occur exactly once in v2-raw/fishmarket.c")

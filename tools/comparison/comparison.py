@@ -34,6 +34,7 @@ Usage:
     comparison.py check    [--root DIR] [--doc FILE] [--build DIR]
     comparison.py measure  [--root DIR] [--doc FILE] [--build DIR]
     comparison.py bench    [--root DIR] [--doc FILE]
+    comparison.py story    [--root DIR] [--width N]   the story table, as text
 
 Only the Python 3 standard library, binutils' nm and GNU diff are used.
 Every failure prints one "comparison: ..." line per problem and exits 1.
@@ -51,6 +52,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 # COMPARISON.md is about the three teaching variants, in reading order (its
@@ -312,14 +314,32 @@ def render_name(name):
 
 
 def gen_story(ctx, args):
-    srcs = ctx.sources()
-    steps = parse_story(os.path.join(ctx.tools, "story.txt"))
-    problems = []
-    named = {v: set() for v in VARIANTS}
+    rows = story_rows(ctx)
     out = ["| step | " + " | ".join(VARIANTS) + " |",
            "|---|" + "---|" * len(VARIANTS)]
+    for step, what, calls in rows[:-1]:
+        cells = ["<br>".join(f"[{render_name(name)}]({variant_file(v)}#L{line})"
+                             for line, name in calls[v]) or " " for v in VARIANTS]
+        head = f"**{step}**" + (f"<br>{what}" if what else "")
+        out.append(f"| {head} | " + " | ".join(cells) + " |")
+    rest = rows[-1][2]
+    others = ["<br>".join(f"[{render_name(name)}]({variant_file(v)}#L{line})"
+                          for line, name in rest[v]) or "none" for v in VARIANTS]
+    out.append("| *every other libevent call in the file* | " + " | ".join(others) + " |")
+    return "\n".join(out)
+
+
+def story_rows(ctx):
+    """The story as data, every name checked against the code: a list of
+    (step, what, {variant: [(line, name), ...]}), each variant's calls in
+    the order its file meets them (on one line, story.txt's order), and
+    last the row of every libevent call of the file no step names."""
+    srcs = ctx.sources()
+    steps = parse_story(os.path.join(ctx.tools, "story.txt"))
+    problems, rows = [], []
+    named = {v: set() for v in VARIANTS}
     for st in steps:
-        cells = []
+        calls = {}
         for v in VARIANTS:
             items = []
             for item in st["calls"].get(v, []):
@@ -331,21 +351,65 @@ def gen_story(ctx, args):
                                     + (f" inside {scope}()" if scope else ""))
                     continue
                 named[v].add(name)
-                items.append((line, len(items), f"[{render_name(name)}]({variant_file(v)}#L{line})"))
-            # In the order the file meets them (on one line, story.txt's order).
-            items = [text for _, _, text in sorted(items)]
-            cells.append("<br>".join(items) if items else " ")
-        step = f"**{st['step']}**" + (f"<br>{st['what']}" if st["what"] else "")
-        out.append(f"| {step} | " + " | ".join(cells) + " |")
-    others = []
-    for v in VARIANTS:
-        rest = [n for n in srcs[v].libevent_calls() if n not in named[v]]
-        others.append("<br>".join(f"[{render_name(n)}]({variant_file(v)}#L{srcs[v].find_ident(n)})"
-                                  for n in rest) if rest else "none")
-    out.append("| *every other libevent call in the file* | " + " | ".join(others) + " |")
+                items.append((line, len(items), name))
+            calls[v] = [(line, name) for line, _, name in sorted(items)]
+        rows.append((st["step"], st["what"], calls))
     if problems:
         raise Trouble(problems)
-    return "\n".join(out)
+    rest = {v: [(srcs[v].find_ident(n), n) for n in srcs[v].libevent_calls()
+                if n not in named[v]] for v in VARIANTS}
+    rows.append(("Every other libevent call in the file", "", rest))
+    return rows
+
+
+def wrap_items(items, width, indent):
+    """Items joined by ", ", wrapped to width with continuation lines
+    indented by indent spaces; an item is never split across lines."""
+    lines, cur = [], ""
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "")
+        if cur and indent + len(cur) + 1 + len(piece) > width:
+            lines.append(cur)
+            cur = piece
+        else:
+            cur = f"{cur} {piece}" if cur else piece
+    lines.append(cur)
+    return ("\n" + " " * indent).join(lines)
+
+
+def story_text(ctx, width=78):
+    """The story table for a terminal (`make story`): a block per step, a
+    wrapped line per variant, each call with its line number in that
+    variant's file.  A variant that makes exactly the calls of the one
+    before it says so and gives only its line numbers, so that what
+    differs stands out."""
+    rows = story_rows(ctx)
+    label = max(len(v) for v in VARIANTS) + 2
+    indent = 3 + label
+    out = textwrap.wrap("The story, call by call (COMPARISON.md section 1, for a terminal). "
+                        "Each call is followed by its line in VARIANT/fishmarket.c; the steps "
+                        "are written in tools/comparison/story.txt.", width) + [""]
+    for i, (step, what, calls) in enumerate(rows, 1):
+        out.append(step if i == len(rows) else f"{i}. {step}")
+        if what:
+            out += textwrap.wrap(what, width, initial_indent="   ", subsequent_indent="   ")
+        for k, v in enumerate(VARIANTS):
+            items = calls[v]
+            prev = VARIANTS[k - 1] if k else None
+            if not items:
+                body = "none"
+            elif prev and [n for _, n in items] == [n for _, n in calls[prev]]:
+                body = textwrap.fill(f"the same calls as {prev}, at line"
+                                     f"{'s' if len(items) > 1 else ''} " +
+                                     " ".join(str(l) for l, _ in items), width,
+                                     initial_indent=" " * indent,
+                                     subsequent_indent=" " * indent)[indent:]
+            else:
+                body = wrap_items([f"{render_name(n).strip('`')} {l}" for l, n in items],
+                                  width, indent)
+            out.append("   " + v.ljust(label) + body)
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
 
 
 # --------------------------------------------------------------------------
@@ -1183,7 +1247,7 @@ def shown(path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["generate", "check", "measure", "bench", "hunks",
-                                        "tables"])
+                                        "tables", "story"])
     ap.add_argument("pair", nargs="*", help="hunks: the two variants (A B)")
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(HERE)))
     ap.add_argument("--doc", default=None, help="default: ROOT/COMPARISON.md")
@@ -1192,6 +1256,8 @@ def main(argv=None):
                     help="tables: which variants (default: every folder with a fishmarket.c)")
     ap.add_argument("--kinds", default="symbols,compat,size",
                     help="tables: which tables, of symbols, compat, size, syscalls")
+    ap.add_argument("--width", type=int, default=78,
+                    help="story: the width to wrap to (default 78)")
     ap.add_argument("--no-require", action="store_true",
                     help="do not insist on every section (for tests on small documents)")
     opts = ap.parse_args(argv)
@@ -1204,6 +1270,9 @@ def main(argv=None):
             return list_hunks(ctx, opts.pair)
         if opts.command == "tables":
             return print_tables(ctx, opts.variants, opts.kinds)
+        if opts.command == "story":
+            sys.stdout.write(story_text(ctx, opts.width))
+            return 0
         try:
             with open(doc, encoding="utf-8") as f:
                 text = f.read()
