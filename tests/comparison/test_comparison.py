@@ -104,6 +104,30 @@ v2-raw: bufferevent_get_input evbuffer_drain
 v2-listener: bufferevent_get_input, evbuffer_drain
 """
 
+GLOSSARY = """# test glossary
+## the fish
+code: buy_fish, struct scale@common/scale.h, weigh_one@common/scale.c
+> what is bought
+## the old loop
+code: event_dispatch@v1-style
+> v1 only
+"""
+
+SCALE_H = """/* a scale */
+struct scale {
+\tint pounds;
+};
+int weigh_one(struct scale *s);
+"""
+
+SCALE_C = """#include "scale.h"
+/* weigh_one() in a comment first */
+int weigh_one(struct scale *s)
+{
+\treturn s->pounds;
+}
+"""
+
 NOTES_1 = """# notes: free text before the first heading is not a note
 ### (top): event2/event.h
 The headers.
@@ -129,6 +153,8 @@ Hand-written prose.
 <!-- END GENERATED -->
 <!-- BEGIN GENERATED: absent names=evbuffer_readline -->
 <!-- END GENERATED -->
+<!-- BEGIN GENERATED: glossary -->
+<!-- END GENERATED -->
 More prose.
 """
 
@@ -149,6 +175,9 @@ class SmallTree(unittest.TestCase):
             "v2-raw/fishmarket.c": V2,
             "v2-listener/fishmarket.c": V2.replace("/* v2 */", "/* v2 listener */"),
             "tools/comparison/story.txt": STORY,
+            "tools/comparison/glossary.txt": GLOSSARY,
+            "common/scale.h": SCALE_H,
+            "common/scale.c": SCALE_C,
             "tools/comparison/notes/v1-style--v2-raw.md": NOTES_1,
             "tools/comparison/notes/v2-raw--v2-listener.md": NOTES_2,
             "DOC.md": DOC,
@@ -306,6 +335,63 @@ class SmallTree(unittest.TestCase):
         self.assertIn("event_base_new_with_config does not appear in the code of "
                       "v2-raw/fishmarket.c", p.stderr)
         self.assertEqual(p.stdout, "")
+
+    def test_glossary_links_each_name_where_it_is(self):
+        doc = self.read("DOC.md")
+        self.assertIn("| **the fish** | [`buy_fish()`](v2-raw/fishmarket.c#L7)<br>"
+                      "[`struct scale`](common/scale.h#L2)<br>"
+                      "[`weigh_one()`](common/scale.c#L3) | what is bought |", doc)
+        self.assertIn("| **the old loop** | [`event_dispatch()`](v1-style/fishmarket.c#L27) |", doc)
+
+    def test_glossary_name_missing_from_a_variant_fails(self):
+        self.write("v2-listener/fishmarket.c", V2.replace("buy_fish", "buy_fishes"))
+        self.assertCheckFails("glossary.txt: 'the fish': buy_fish does not appear in the "
+                              "code of v2-listener/fishmarket.c")
+
+    def test_glossary_name_only_in_a_comment_fails(self):
+        self.write("common/scale.c", SCALE_C.replace("int weigh_one(struct scale *s)\n",
+                                                     "int weigh(struct scale *s)\n"))
+        self.assertCheckFails("glossary.txt: 'the fish': weigh_one does not appear in the "
+                              "code of common/scale.c")
+
+    def test_glossary_entry_needs_code_and_prose(self):
+        self.write("tools/comparison/glossary.txt", GLOSSARY + "## a term\n> no code line\n")
+        self.assertCheckFails("'a term' needs a 'code:' line and a '>' line")
+
+    BENCH = ("# Bench\n\n**Alone, remedy by remedy**\n\n| remedy | count |\n|---|---|\n"
+             "| none | 11 |\n\ntext\n\n| second | 2 |\n|---|---|\n\n## Next\n\n| not | this |\n")
+
+    def add_excerpt(self, after="**Alone, remedy by remedy**", tables=2):
+        self.write("docs/BENCH.md", self.BENCH)
+        self.write("DOC.md", self.read("DOC.md") +
+                   f'<!-- BEGIN GENERATED: excerpt file=docs/BENCH.md after="{after}" '
+                   f'tables={tables} -->\n<!-- END GENERATED -->\n')
+
+    def test_excerpt_copies_the_tables_under_a_line(self):
+        self.add_excerpt()
+        p = self.tool("generate")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = self.read("DOC.md")
+        self.assertIn("From [docs/BENCH.md](docs/BENCH.md), copied by `make comparison`:\n\n"
+                      "| remedy | count |\n|---|---|\n| none | 11 |\n\n| second | 2 |\n|---|---|\n"
+                      "<!-- END GENERATED -->", doc)
+        self.assertNotIn("| not | this |", doc)
+        # Another document's figures: copied again by generate, never checked.
+        self.write("docs/BENCH.md", self.BENCH.replace("| none | 11 |", "| none | 9 |"))
+        self.assertEqual(self.tool("check").returncode, 0)
+        self.assertEqual(self.tool("generate").returncode, 0)
+        self.assertIn("| none | 9 |", self.read("DOC.md"))
+
+    def test_excerpt_fails_when_its_line_or_tables_are_gone(self):
+        self.add_excerpt(after="**No such line**")
+        p = self.tool("generate")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("excerpt: no line of docs/BENCH.md contains '**No such line**'", p.stderr)
+        self.write("DOC.md", self.read("DOC.md").replace("**No such line**", "# Bench")
+                   .replace("tables=2", "tables=3"))
+        p = self.tool("generate")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("has 2 table(s) after '# Bench' before the next heading, not 3", p.stderr)
 
     def test_quote_marker_must_be_unique(self):
         self.write("v2-raw/fishmarket.c", V2 + "/* event_base_new() again */\n")

@@ -11,6 +11,8 @@ comments:
 Kinds (deterministic ones are covered by `check`):
 
     story                the story table, calls checked against the sources
+    glossary             the story's names (tools/comparison/glossary.txt),
+                         each with the names in the code that carry it, checked
     diff a=V b=W         `diff -u` between two variants, each hunk followed by
                          its hand-written note (tools/comparison/notes/V--W.md)
     symbols              libevent symbols each built binary imports (nm -D)
@@ -28,6 +30,10 @@ machine; `generate` copies the benchmark's table too):
     bench                docs/BENCH.md's table and a link to docs/bench.svg
     cost                 docs/BENCH.md's counted cost (`make cost`, bench/cost.py)
     demo name=N          what tools/comparison/pitfalls/N.c printed here
+    excerpt file=F after=TEXT [tables=N]
+                         the N tables of F under the line containing TEXT
+                         (docs/BENCH.md's remedies, counted), copied as the
+                         benchmark's table is
 
 Usage:
     comparison.py generate [--root DIR] [--doc FILE] [--build DIR]
@@ -97,7 +103,7 @@ REPLACED_BY = {
 BEGIN_RE = re.compile(r"^<!-- BEGIN GENERATED: (\w+)((?:\s+\w+=(?:\"[^\"]*\"|\S+))*)\s*-->$")
 END_RE = re.compile(r"^<!-- END GENERATED -->$")
 ARG_RE = re.compile(r"(\w+)=(\"[^\"]*\"|\S+)")
-MEASURED = {"syscalls", "bench", "cost", "demo"}
+MEASURED = {"syscalls", "bench", "cost", "demo", "excerpt"}
 REQUIRED = [("story", ()), ("diff", (("a", "v1-style"), ("b", "v2-raw"))),
             ("diff", (("a", "v2-raw"), ("b", "v2-listener"))),
             ("symbols", ()), ("compat", ()), ("size", ()), ("syscalls", ()),
@@ -410,6 +416,96 @@ def story_text(ctx, width=78):
             out.append("   " + v.ljust(label) + body)
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------
+# The glossary of the story's names
+
+# Where a name the glossary says is in every variant is linked to: the
+# variant README and docs/READING.md have a learner read first.
+GLOSSARY_LINK = "v2-raw"
+
+
+def parse_glossary(path):
+    """tools/comparison/glossary.txt: '## term' lines, each followed by a
+    'code: NAME, NAME' line and '> ' lines of prose."""
+    entries, problems, cur = [], [], None
+    with open(path, encoding="utf-8") as f:
+        for no, raw in enumerate(f, 1):
+            line = raw.rstrip("\n")
+            if not line.strip() or (line.startswith("#") and not line.startswith("## ")):
+                continue
+            if line.startswith("## "):
+                cur = {"term": line[3:].strip(), "code": [], "what": "", "line": no}
+                entries.append(cur)
+            elif cur is None:
+                problems.append(f"{path}:{no}: text before the first '## term'")
+            elif line.startswith(">"):
+                cur["what"] = (cur["what"] + " " + line[1:].strip()).strip()
+            elif line.startswith("code:"):
+                cur["code"] += [n.strip() for n in line[5:].split(",") if n.strip()]
+            else:
+                problems.append(f"{path}:{no}: expected 'code: NAMES' or '> text', got {line!r}")
+    for e in entries:
+        if not e["code"] or not e["what"]:
+            problems.append(f"{path}:{e['line']}: '{e['term']}' needs a 'code:' line and a '>' line")
+    if problems:
+        raise Trouble(problems)
+    return entries
+
+
+def find_code(src, name):
+    """Line (1-based) where src's code (comments and strings aside) shows
+    name, or None: a struct's definition for 'struct NAME', an identifier
+    as find_ident() finds it, else the first line holding the text."""
+    m = re.match(r"^struct\s+(\w+)$", name)
+    if m:
+        pat = re.compile(r"^\s*struct\s+" + m.group(1) + r"\s*\{")
+        return next((i + 1 for i, l in enumerate(src.idents) if pat.search(l)), None)
+    if re.match(r"^[A-Za-z_]\w*$", name):
+        return src.find_ident(name)
+    return next((i + 1 for i, l in enumerate(src.idents) if name in l), None)
+
+
+def gen_glossary(ctx, args):
+    """The story's names, each with the names in the code that carry it
+    (linked), checked: NAME must be in the code of every variant,
+    NAME@VARIANT in that variant's, NAME@PATH in that file's."""
+    entries = parse_glossary(os.path.join(ctx.tools, "glossary.txt"))
+    ref = GLOSSARY_LINK if GLOSSARY_LINK in VARIANTS else VARIANTS[0]
+    problems = []
+    out = ["| the story says | in the code | what it is |", "|---|---|---|"]
+    for e in entries:
+        links = []
+        for item in e["code"]:
+            name, _, where = item.partition("@")
+            if not where:
+                files = [variant_file(v) for v in VARIANTS]
+                shown = variant_file(ref)
+            else:
+                files = [variant_file(where) if where in VARIANTS else where]
+                shown = files[0]
+            lines = {}
+            for rel in files:
+                try:
+                    src = ctx.source(rel)
+                except Trouble as t:
+                    problems += [f"glossary.txt: '{e['term']}': {x}" for x in t.problems]
+                    continue
+                lines[rel] = find_code(src, name)
+                if lines[rel] is None:
+                    problems.append(f"glossary.txt: '{e['term']}': {name} does not appear "
+                                    f"in the code of {rel}")
+            if lines.get(shown):
+                # A function (defined or called there) reads name().
+                call = re.compile(r"\b" + re.escape(name) + r"\s*\(")
+                is_func = re.match(r"^[A-Za-z_]\w*$", name) and \
+                    any(call.search(l) for l in ctx.source(shown).idents)
+                links.append(f"[`{name}{'()' if is_func else ''}`]({shown}#L{lines[shown]})")
+        out.append(f"| **{e['term']}** | {'<br>'.join(links)} | {cell(e['what'])} |")
+    if problems:
+        raise Trouble(problems)
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------
@@ -1106,12 +1202,52 @@ def gen_cost(ctx, args):
 
 
 # --------------------------------------------------------------------------
+# Measured: tables copied from another document (docs/BENCH.md)
+
+def gen_excerpt(ctx, args):
+    """file=F after=TEXT [tables=N]: the N markdown tables (default 1) that
+    follow the first line of F containing TEXT, before the next heading,
+    copied as they are.  F is another document's, so like the benchmark's
+    table this is copied by `generate` and `bench`, never checked; but a
+    TEXT that is gone, or too few tables under it, fails."""
+    rel, after = args.get("file"), args.get("after")
+    try:
+        count = int(args.get("tables", "1"))
+    except ValueError:
+        raise Trouble(f"excerpt {rel}: tables= is a number")
+    if not rel or not after:
+        raise Trouble("excerpt block needs file= and after=")
+    try:
+        with open(os.path.join(ctx.root, rel), encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except OSError as e:
+        raise Trouble(f"excerpt: cannot read {rel}: {e.strerror}")
+    start = next((i for i, l in enumerate(lines) if after in l), None)
+    if start is None:
+        raise Trouble(f"excerpt: no line of {rel} contains {after!r}")
+    tables, i = [], start + 1
+    while i < len(lines) and len(tables) < count and not lines[i].startswith("#"):
+        if lines[i].startswith("|"):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            tables.append("\n".join(lines[i:j]))
+            i = j
+        else:
+            i += 1
+    if len(tables) < count:
+        raise Trouble(f"excerpt: {rel} has {len(tables)} table(s) after {after!r} "
+                      f"before the next heading, not {count}")
+    return "\n\n".join([f"From [{rel}]({rel}), copied by `make comparison`:"] + tables)
+
+
+# --------------------------------------------------------------------------
 # The document
 
-GENERATORS = {"story": gen_story, "diff": gen_diff, "symbols": gen_symbols,
+GENERATORS = {"story": gen_story, "glossary": gen_glossary, "diff": gen_diff, "symbols": gen_symbols,
               "compat": gen_compat, "size": gen_size, "quote": gen_quote,
               "absent": gen_absent, "syscalls": gen_syscalls, "bench": gen_bench,
-              "cost": gen_cost, "demo": gen_demo}
+              "cost": gen_cost, "demo": gen_demo, "excerpt": gen_excerpt}
 
 
 class Context:
@@ -1287,9 +1423,9 @@ def main(argv=None):
         if opts.command == "measure":
             kinds = set(MEASURED)
         elif opts.command == "bench":
-            kinds = {"bench", "cost"}
+            kinds = {"bench", "cost", "excerpt"}
         elif opts.command == "generate":
-            kinds = deterministic | {"bench", "cost"}
+            kinds = deterministic | {"bench", "cost", "excerpt"}
         else:
             kinds = deterministic
         new, stale = render(ctx, parts, kinds)
