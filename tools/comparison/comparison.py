@@ -104,7 +104,7 @@ BEGIN_RE = re.compile(r"^<!-- BEGIN GENERATED: (\w+)((?:\s+\w+=(?:\"[^\"]*\"|\S+
 END_RE = re.compile(r"^<!-- END GENERATED -->$")
 ARG_RE = re.compile(r"(\w+)=(\"[^\"]*\"|\S+)")
 MEASURED = {"syscalls", "bench", "cost", "demo", "excerpt"}
-REQUIRED = [("story", ()), ("diff", (("a", "v1-style"), ("b", "v2-raw"))),
+REQUIRED = [("story", ()), ("glossary", ()), ("diff", (("a", "v1-style"), ("b", "v2-raw"))),
             ("diff", (("a", "v2-raw"), ("b", "v2-listener"))),
             ("symbols", ()), ("compat", ()), ("size", ()), ("syscalls", ()),
             ("bench", ()), ("cost", ())]
