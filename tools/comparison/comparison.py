@@ -1045,16 +1045,21 @@ SYSCALL_NOTES = {
     "fcntl": "v1-style's `evutil_make_socket_nonblocking()`: F_GETFL then F_SETFL; "
              "`accept4()` makes the socket non-blocking in the same call",
     "ioctl": "FIONREAD: before each `readv` libevent asks how many bytes are waiting, "
-             "to size its buffer",
-    "readv": "libevent reads into the input evbuffer: the catch, then the 0 of EOF",
+             "to size its buffer (buffer.c:2309)",
+    "readv": "libevent reads into the input evbuffer: the catch, then the 0 of end of file",
     "read": "",
-    "writev": "libevent writes the output evbuffer: the tally",
+    "writev": "libevent writes the output evbuffer: only what `send()` could not take",
     "write": "",
-    "epoll_ctl": "the fisherman's socket added for reading, modified as writing is "
-                 "enabled for the tally and disabled once it is sent, removed when freed",
+    "sendto": "the tally, written through with `send()` (`hand_over()` in common/market.c) "
+              "because nothing is queued before it",
+    "epoll_ctl": "ADD when `welcome_fisherman` enables reading; DEL when libevent reads his "
+                 "end of file and disables reading itself, before `watch_fisherman` runs "
+                 "(bufferevent_sock.c:225-227); write interest is armed only for a reply "
+                 "the kernel cannot take at once",
     "epoll_wait": "turns of the loop: depends on timing, the least exact row",
-    "close": "the fisherman's socket: `close(f->fd)` in v1-style, `bufferevent_free()` "
-             "(BEV_OPT_CLOSE_ON_FREE) in v2",
+    "close": "the fisherman's socket: `close(f->fd)` in v1-style's `see_off`; in v2, "
+             "libevent's, when it finalizes the freed bufferevent (BEV_OPT_CLOSE_ON_FREE), "
+             "later in the same turn of the loop",
     "shutdown": "`shutdown(SHUT_WR)` before closing",
     "getsockname": "",
     "getpeername": "",
