@@ -2,8 +2,9 @@
 #
 #   make comparison           regenerate every deterministic generated block
 #                             of COMPARISON.md in place (diffs and their notes,
-#                             story table, symbols, size, quotes) and copy the
-#                             benchmark's table if docs/BENCH.md exists
+#                             story table, glossary, symbols, size, quotes) and
+#                             copy the benchmark's and make cost's tables (and
+#                             the excerpts) from docs/BENCH.md
 #   make comparison-check     fail if COMPARISON.md is stale; then the tests
 #                             of that check (part of `make check`)
 #   make comparison-measure   re-measure syscalls per fisherman (strace) and
