@@ -283,33 +283,39 @@ def load_variants(root):
 # --------------------------------------------------------------------------
 # The story table
 
+def entry_lines(path):
+    """(number, line) of every line of story.txt or glossary.txt that
+    matters: blank lines and '#' comments left out, '## ' headings kept."""
+    with open(path, encoding="utf-8") as f:
+        for no, raw in enumerate(f, 1):
+            line = raw.rstrip("\n")
+            if line.strip() and (not line.startswith("#") or line.startswith("## ")):
+                yield no, line
+
+
 def parse_story(path):
     """tools/comparison/story.txt: '## Step' lines, then 'variant: names'
     lines (names separated by blanks or commas), and '> ' lines of prose
     for the step's description."""
     steps, problems = [], []
     cur = None
-    with open(path, encoding="utf-8") as f:
-        for no, raw in enumerate(f, 1):
-            line = raw.rstrip("\n")
-            if not line.strip() or (line.startswith("#") and not line.startswith("## ")):
-                continue
-            if line.startswith("## "):
-                cur = {"step": line[3:].strip(), "what": "", "calls": {}}
-                steps.append(cur)
-                continue
-            if cur is None:
-                problems.append(f"{path}:{no}: text before the first '## step'")
-                continue
-            if line.startswith(">"):
-                cur["what"] = (cur["what"] + " " + line[1:].strip()).strip()
-                continue
-            m = re.match(r"^([\w-]+):\s*(.*)$", line)
-            if not m or m.group(1) not in VARIANTS:
-                problems.append(f"{path}:{no}: expected 'VARIANT: names', got {line!r}")
-                continue
-            names = [x for x in re.split(r"[\s,]+", m.group(2)) if x]
-            cur["calls"].setdefault(m.group(1), []).extend(names)
+    for no, line in entry_lines(path):
+        if line.startswith("## "):
+            cur = {"step": line[3:].strip(), "what": "", "calls": {}}
+            steps.append(cur)
+            continue
+        if cur is None:
+            problems.append(f"{path}:{no}: text before the first '## step'")
+            continue
+        if line.startswith(">"):
+            cur["what"] = (cur["what"] + " " + line[1:].strip()).strip()
+            continue
+        m = re.match(r"^([\w-]+):\s*(.*)$", line)
+        if not m or m.group(1) not in VARIANTS:
+            problems.append(f"{path}:{no}: expected 'VARIANT: names', got {line!r}")
+            continue
+        names = [x for x in re.split(r"[\s,]+", m.group(2)) if x]
+        cur["calls"].setdefault(m.group(1), []).extend(names)
     if problems:
         raise Trouble(problems)
     return steps
@@ -421,8 +427,8 @@ def story_text(ctx, width=78):
 # --------------------------------------------------------------------------
 # The glossary of the story's names
 
-# Where a name the glossary says is in every variant is linked to: the
-# variant README and docs/READING.md have a learner read first.
+# A name the glossary finds in every variant links to this variant's line:
+# the one docs/READING.md has a learner read first.
 GLOSSARY_LINK = "v2-raw"
 
 
@@ -430,22 +436,18 @@ def parse_glossary(path):
     """tools/comparison/glossary.txt: '## term' lines, each followed by a
     'code: NAME, NAME' line and '> ' lines of prose."""
     entries, problems, cur = [], [], None
-    with open(path, encoding="utf-8") as f:
-        for no, raw in enumerate(f, 1):
-            line = raw.rstrip("\n")
-            if not line.strip() or (line.startswith("#") and not line.startswith("## ")):
-                continue
-            if line.startswith("## "):
-                cur = {"term": line[3:].strip(), "code": [], "what": "", "line": no}
-                entries.append(cur)
-            elif cur is None:
-                problems.append(f"{path}:{no}: text before the first '## term'")
-            elif line.startswith(">"):
-                cur["what"] = (cur["what"] + " " + line[1:].strip()).strip()
-            elif line.startswith("code:"):
-                cur["code"] += [n.strip() for n in line[5:].split(",") if n.strip()]
-            else:
-                problems.append(f"{path}:{no}: expected 'code: NAMES' or '> text', got {line!r}")
+    for no, line in entry_lines(path):
+        if line.startswith("## "):
+            cur = {"term": line[3:].strip(), "code": [], "what": "", "line": no}
+            entries.append(cur)
+        elif cur is None:
+            problems.append(f"{path}:{no}: text before the first '## term'")
+        elif line.startswith(">"):
+            cur["what"] = (cur["what"] + " " + line[1:].strip()).strip()
+        elif line.startswith("code:"):
+            cur["code"] += [n.strip() for n in line[5:].split(",") if n.strip()]
+        else:
+            problems.append(f"{path}:{no}: expected 'code: NAMES' or '> text', got {line!r}")
     for e in entries:
         if not e["code"] or not e["what"]:
             problems.append(f"{path}:{e['line']}: '{e['term']}' needs a 'code:' line and a '>' line")
