@@ -437,7 +437,7 @@ class RealDocument(unittest.TestCase):
         return run("check", "--root", root, "--doc", path, "--build", BUILD)
 
     def test_altered_blocks_are_stale(self):
-        for kind in ("story", "size", "diff", "symbols"):
+        for kind in ("story", "glossary", "size", "diff", "symbols"):
             with self.subTest(kind=kind):
                 m = re.search(r"<!-- BEGIN GENERATED: " + kind + r"\b[^\n]*-->\n(.*?\n)<!-- END",
                               self.doc, re.S)
