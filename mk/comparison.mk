@@ -2,14 +2,17 @@
 #
 #   make comparison           regenerate every deterministic generated block
 #                             of COMPARISON.md in place (diffs and their notes,
-#                             story table, symbols, size, quotes) and copy the
-#                             benchmark's table if docs/BENCH.md exists
+#                             story table, glossary, symbols, size, quotes) and
+#                             copy the benchmark's and make cost's tables (and
+#                             the excerpts) from docs/BENCH.md
 #   make comparison-check     fail if COMPARISON.md is stale; then the tests
 #                             of that check (part of `make check`)
 #   make comparison-measure   re-measure syscalls per fisherman (strace) and
 #                             rerun the pitfall demonstrations: machine-
 #                             dependent, never part of the staleness check
 #   make comparison-pitfalls  the pitfalls of section 7, made to happen
+#   make story                the story table of section 1 as plain text, for
+#                             a terminal (its names checked as the table's)
 #   make diff A=v2-raw B=v2-listener
 #                             the diff between any two variants, for reading
 #   make variant-tables [TABLES="symbols compat size syscalls"]
@@ -28,7 +31,7 @@ PITFALL_DEMOS := $(patsubst tools/comparison/pitfalls/%.c,$(BUILD)/comparison/%,
                    $(sort $(wildcard tools/comparison/pitfalls/*.c)))
 
 .PHONY: comparison comparison-check comparison-measure comparison-pitfalls diff \
-        variant-tables
+        variant-tables story
 
 comparison: $(SERVERS)
 	$(COMPARISON) generate
@@ -47,6 +50,9 @@ variant-tables: $(SERVERS)
 $(BUILD)/comparison/%: tools/comparison/pitfalls/%.c tools/comparison/pitfalls/demo.h | need-deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(EVENT_CFLAGS) $< $(ALL_LDFLAGS) $(EVENT_LIBS) -o $@
+
+story:
+	@$(COMPARISON) story
 
 comparison-pitfalls: $(PITFALL_DEMOS)
 	@for d in $(PITFALL_DEMOS); do timeout 30 $$d || exit 1; done

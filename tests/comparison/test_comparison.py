@@ -104,6 +104,30 @@ v2-raw: bufferevent_get_input evbuffer_drain
 v2-listener: bufferevent_get_input, evbuffer_drain
 """
 
+GLOSSARY = """# test glossary
+## the fish
+code: buy_fish, struct scale@common/scale.h, weigh_one@common/scale.c
+> what is bought
+## the old loop
+code: event_dispatch@v1-style
+> v1 only
+"""
+
+SCALE_H = """/* a scale */
+struct scale {
+\tint pounds;
+};
+int weigh_one(struct scale *s);
+"""
+
+SCALE_C = """#include "scale.h"
+/* weigh_one() in a comment first */
+int weigh_one(struct scale *s)
+{
+\treturn s->pounds;
+}
+"""
+
 NOTES_1 = """# notes: free text before the first heading is not a note
 ### (top): event2/event.h
 The headers.
@@ -129,6 +153,8 @@ Hand-written prose.
 <!-- END GENERATED -->
 <!-- BEGIN GENERATED: absent names=evbuffer_readline -->
 <!-- END GENERATED -->
+<!-- BEGIN GENERATED: glossary -->
+<!-- END GENERATED -->
 More prose.
 """
 
@@ -149,6 +175,9 @@ class SmallTree(unittest.TestCase):
             "v2-raw/fishmarket.c": V2,
             "v2-listener/fishmarket.c": V2.replace("/* v2 */", "/* v2 listener */"),
             "tools/comparison/story.txt": STORY,
+            "tools/comparison/glossary.txt": GLOSSARY,
+            "common/scale.h": SCALE_H,
+            "common/scale.c": SCALE_C,
             "tools/comparison/notes/v1-style--v2-raw.md": NOTES_1,
             "tools/comparison/notes/v2-raw--v2-listener.md": NOTES_2,
             "DOC.md": DOC,
@@ -271,6 +300,99 @@ class SmallTree(unittest.TestCase):
                    STORY.replace("v2-raw: event_base_new", "v2-raw: event_base_new evconnlistener_new_bind"))
         self.assertCheckFails("evconnlistener_new_bind does not appear")
 
+    def story(self, *extra):
+        return run("story", "--root", self.tmp, *extra)
+
+    def test_story_as_text_names_each_call_with_its_line(self):
+        p = self.story()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = p.stdout
+        self.assertIn("1. Open the warehouse\n   make the loop\n", text)
+        # Each call with its line in that variant's own file.
+        self.assertRegex(text, r"\n   v1-style     event_init\(\) 26\n")
+        self.assertRegex(text, r"\n   v2-raw       event_base_new\(\) 28\n")
+        # v2-listener makes exactly v2-raw's calls: only its lines are given.
+        self.assertRegex(text, r"\n   v2-listener  the same calls as v2-raw, at line 28\n")
+        self.assertIn("EVBUFFER_INPUT 7, evbuffer_drain() 9", text)
+        # The libevent calls no step names, in a last block.
+        self.assertIn("Every other libevent call in the file\n"
+                      "   v1-style     EVBUFFER_LENGTH 9, event_dispatch() 27\n", text)
+        self.assertRegex(text, r"event_base_dispatch\(\) 29,\s+event_base_free\(\) 30")
+
+    def test_story_as_text_wraps_without_splitting_a_call(self):
+        p = self.story("--width", "44")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.split("\n")
+        self.assertTrue(all(len(l) <= 44 for l in lines), p.stdout)
+        # Each call and its line number stay on one line.
+        self.assertRegex(p.stdout, r"bufferevent_get_input\(\) 9,\n +evbuffer_drain\(\) 11")
+
+    def test_story_as_text_fails_on_a_call_missing_from_the_source(self):
+        self.write("tools/comparison/story.txt", STORY.replace("v2-raw: event_base_new",
+                                                               "v2-raw: event_base_new_with_config"))
+        p = self.story()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("event_base_new_with_config does not appear in the code of "
+                      "v2-raw/fishmarket.c", p.stderr)
+        self.assertEqual(p.stdout, "")
+
+    def test_glossary_links_each_name_where_it_is(self):
+        doc = self.read("DOC.md")
+        self.assertIn("| **the fish** | [`buy_fish()`](v2-raw/fishmarket.c#L7)<br>"
+                      "[`struct scale`](common/scale.h#L2)<br>"
+                      "[`weigh_one()`](common/scale.c#L3) | what is bought |", doc)
+        self.assertIn("| **the old loop** | [`event_dispatch()`](v1-style/fishmarket.c#L27) |", doc)
+
+    def test_glossary_name_missing_from_a_variant_fails(self):
+        self.write("v2-listener/fishmarket.c", V2.replace("buy_fish", "buy_fishes"))
+        self.assertCheckFails("glossary.txt: 'the fish': buy_fish does not appear in the "
+                              "code of v2-listener/fishmarket.c")
+
+    def test_glossary_name_only_in_a_comment_fails(self):
+        self.write("common/scale.c", SCALE_C.replace("int weigh_one(struct scale *s)\n",
+                                                     "int weigh(struct scale *s)\n"))
+        self.assertCheckFails("glossary.txt: 'the fish': weigh_one does not appear in the "
+                              "code of common/scale.c")
+
+    def test_glossary_entry_needs_code_and_prose(self):
+        self.write("tools/comparison/glossary.txt", GLOSSARY + "## a term\n> no code line\n")
+        self.assertCheckFails("'a term' needs a 'code:' line and a '>' line")
+
+    BENCH = ("# Bench\n\n**Alone, remedy by remedy**\n\n| remedy | count |\n|---|---|\n"
+             "| none | 11 |\n\ntext\n\n| second | 2 |\n|---|---|\n\n## Next\n\n| not | this |\n")
+
+    def add_excerpt(self, after="**Alone, remedy by remedy**", tables=2):
+        self.write("docs/BENCH.md", self.BENCH)
+        self.write("DOC.md", self.read("DOC.md") +
+                   f'<!-- BEGIN GENERATED: excerpt file=docs/BENCH.md after="{after}" '
+                   f'tables={tables} -->\n<!-- END GENERATED -->\n')
+
+    def test_excerpt_copies_the_tables_under_a_line(self):
+        self.add_excerpt()
+        p = self.tool("generate")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = self.read("DOC.md")
+        self.assertIn("From [docs/BENCH.md](docs/BENCH.md), copied by `make comparison`:\n\n"
+                      "| remedy | count |\n|---|---|\n| none | 11 |\n\n| second | 2 |\n|---|---|\n"
+                      "<!-- END GENERATED -->", doc)
+        self.assertNotIn("| not | this |", doc)
+        # Another document's figures: copied again by generate, never checked.
+        self.write("docs/BENCH.md", self.BENCH.replace("| none | 11 |", "| none | 9 |"))
+        self.assertEqual(self.tool("check").returncode, 0)
+        self.assertEqual(self.tool("generate").returncode, 0)
+        self.assertIn("| none | 9 |", self.read("DOC.md"))
+
+    def test_excerpt_fails_when_its_line_or_tables_are_gone(self):
+        self.add_excerpt(after="**No such line**")
+        p = self.tool("generate")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("excerpt: no line of docs/BENCH.md contains '**No such line**'", p.stderr)
+        self.write("DOC.md", self.read("DOC.md").replace("**No such line**", "# Bench")
+                   .replace("tables=2", "tables=3"))
+        p = self.tool("generate")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("has 2 table(s) after '# Bench' before the next heading, not 3", p.stderr)
+
     def test_quote_marker_must_be_unique(self):
         self.write("v2-raw/fishmarket.c", V2 + "/* event_base_new() again */\n")
         self.assertCheckFails("'event_base_new()' must occur exactly once in v2-raw/fishmarket.c")
@@ -315,7 +437,7 @@ class RealDocument(unittest.TestCase):
         return run("check", "--root", root, "--doc", path, "--build", BUILD)
 
     def test_altered_blocks_are_stale(self):
-        for kind in ("story", "size", "diff", "symbols"):
+        for kind in ("story", "glossary", "size", "diff", "symbols"):
             with self.subTest(kind=kind):
                 m = re.search(r"<!-- BEGIN GENERATED: " + kind + r"\b[^\n]*-->\n(.*?\n)<!-- END",
                               self.doc, re.S)

@@ -11,6 +11,8 @@ comments:
 Kinds (deterministic ones are covered by `check`):
 
     story                the story table, calls checked against the sources
+    glossary             the story's names (tools/comparison/glossary.txt),
+                         each with the names in the code that carry it, checked
     diff a=V b=W         `diff -u` between two variants, each hunk followed by
                          its hand-written note (tools/comparison/notes/V--W.md)
     symbols              libevent symbols each built binary imports (nm -D)
@@ -28,12 +30,17 @@ machine; `generate` copies the benchmark's table too):
     bench                docs/BENCH.md's table and a link to docs/bench.svg
     cost                 docs/BENCH.md's counted cost (`make cost`, bench/cost.py)
     demo name=N          what tools/comparison/pitfalls/N.c printed here
+    excerpt file=F after=TEXT [tables=N]
+                         the N tables of F under the line containing TEXT
+                         (docs/BENCH.md's remedies, counted), copied as the
+                         benchmark's table is
 
 Usage:
     comparison.py generate [--root DIR] [--doc FILE] [--build DIR]
     comparison.py check    [--root DIR] [--doc FILE] [--build DIR]
     comparison.py measure  [--root DIR] [--doc FILE] [--build DIR]
     comparison.py bench    [--root DIR] [--doc FILE]
+    comparison.py story    [--root DIR] [--width N]   the story table, as text
 
 Only the Python 3 standard library, binutils' nm and GNU diff are used.
 Every failure prints one "comparison: ..." line per problem and exits 1.
@@ -51,6 +58,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 # COMPARISON.md is about the three teaching variants, in reading order (its
@@ -95,8 +103,8 @@ REPLACED_BY = {
 BEGIN_RE = re.compile(r"^<!-- BEGIN GENERATED: (\w+)((?:\s+\w+=(?:\"[^\"]*\"|\S+))*)\s*-->$")
 END_RE = re.compile(r"^<!-- END GENERATED -->$")
 ARG_RE = re.compile(r"(\w+)=(\"[^\"]*\"|\S+)")
-MEASURED = {"syscalls", "bench", "cost", "demo"}
-REQUIRED = [("story", ()), ("diff", (("a", "v1-style"), ("b", "v2-raw"))),
+MEASURED = {"syscalls", "bench", "cost", "demo", "excerpt"}
+REQUIRED = [("story", ()), ("glossary", ()), ("diff", (("a", "v1-style"), ("b", "v2-raw"))),
             ("diff", (("a", "v2-raw"), ("b", "v2-listener"))),
             ("symbols", ()), ("compat", ()), ("size", ()), ("syscalls", ()),
             ("bench", ()), ("cost", ())]
@@ -275,33 +283,39 @@ def load_variants(root):
 # --------------------------------------------------------------------------
 # The story table
 
+def entry_lines(path):
+    """(number, line) of every line of story.txt or glossary.txt that
+    matters: blank lines and '#' comments left out, '## ' headings kept."""
+    with open(path, encoding="utf-8") as f:
+        for no, raw in enumerate(f, 1):
+            line = raw.rstrip("\n")
+            if line.strip() and (not line.startswith("#") or line.startswith("## ")):
+                yield no, line
+
+
 def parse_story(path):
     """tools/comparison/story.txt: '## Step' lines, then 'variant: names'
     lines (names separated by blanks or commas), and '> ' lines of prose
     for the step's description."""
     steps, problems = [], []
     cur = None
-    with open(path, encoding="utf-8") as f:
-        for no, raw in enumerate(f, 1):
-            line = raw.rstrip("\n")
-            if not line.strip() or (line.startswith("#") and not line.startswith("## ")):
-                continue
-            if line.startswith("## "):
-                cur = {"step": line[3:].strip(), "what": "", "calls": {}}
-                steps.append(cur)
-                continue
-            if cur is None:
-                problems.append(f"{path}:{no}: text before the first '## step'")
-                continue
-            if line.startswith(">"):
-                cur["what"] = (cur["what"] + " " + line[1:].strip()).strip()
-                continue
-            m = re.match(r"^([\w-]+):\s*(.*)$", line)
-            if not m or m.group(1) not in VARIANTS:
-                problems.append(f"{path}:{no}: expected 'VARIANT: names', got {line!r}")
-                continue
-            names = [x for x in re.split(r"[\s,]+", m.group(2)) if x]
-            cur["calls"].setdefault(m.group(1), []).extend(names)
+    for no, line in entry_lines(path):
+        if line.startswith("## "):
+            cur = {"step": line[3:].strip(), "what": "", "calls": {}}
+            steps.append(cur)
+            continue
+        if cur is None:
+            problems.append(f"{path}:{no}: text before the first '## step'")
+            continue
+        if line.startswith(">"):
+            cur["what"] = (cur["what"] + " " + line[1:].strip()).strip()
+            continue
+        m = re.match(r"^([\w-]+):\s*(.*)$", line)
+        if not m or m.group(1) not in VARIANTS:
+            problems.append(f"{path}:{no}: expected 'VARIANT: names', got {line!r}")
+            continue
+        names = [x for x in re.split(r"[\s,]+", m.group(2)) if x]
+        cur["calls"].setdefault(m.group(1), []).extend(names)
     if problems:
         raise Trouble(problems)
     return steps
@@ -312,14 +326,32 @@ def render_name(name):
 
 
 def gen_story(ctx, args):
-    srcs = ctx.sources()
-    steps = parse_story(os.path.join(ctx.tools, "story.txt"))
-    problems = []
-    named = {v: set() for v in VARIANTS}
+    rows = story_rows(ctx)
     out = ["| step | " + " | ".join(VARIANTS) + " |",
            "|---|" + "---|" * len(VARIANTS)]
+    for step, what, calls in rows[:-1]:
+        cells = ["<br>".join(f"[{render_name(name)}]({variant_file(v)}#L{line})"
+                             for line, name in calls[v]) or " " for v in VARIANTS]
+        head = f"**{step}**" + (f"<br>{what}" if what else "")
+        out.append(f"| {head} | " + " | ".join(cells) + " |")
+    rest = rows[-1][2]
+    others = ["<br>".join(f"[{render_name(name)}]({variant_file(v)}#L{line})"
+                          for line, name in rest[v]) or "none" for v in VARIANTS]
+    out.append("| *every other libevent call in the file* | " + " | ".join(others) + " |")
+    return "\n".join(out)
+
+
+def story_rows(ctx):
+    """The story as data, every name checked against the code: a list of
+    (step, what, {variant: [(line, name), ...]}), each variant's calls in
+    the order its file meets them (on one line, story.txt's order), and
+    last the row of every libevent call of the file no step names."""
+    srcs = ctx.sources()
+    steps = parse_story(os.path.join(ctx.tools, "story.txt"))
+    problems, rows = [], []
+    named = {v: set() for v in VARIANTS}
     for st in steps:
-        cells = []
+        calls = {}
         for v in VARIANTS:
             items = []
             for item in st["calls"].get(v, []):
@@ -331,18 +363,148 @@ def gen_story(ctx, args):
                                     + (f" inside {scope}()" if scope else ""))
                     continue
                 named[v].add(name)
-                items.append((line, len(items), f"[{render_name(name)}]({variant_file(v)}#L{line})"))
-            # In the order the file meets them (on one line, story.txt's order).
-            items = [text for _, _, text in sorted(items)]
-            cells.append("<br>".join(items) if items else " ")
-        step = f"**{st['step']}**" + (f"<br>{st['what']}" if st["what"] else "")
-        out.append(f"| {step} | " + " | ".join(cells) + " |")
-    others = []
-    for v in VARIANTS:
-        rest = [n for n in srcs[v].libevent_calls() if n not in named[v]]
-        others.append("<br>".join(f"[{render_name(n)}]({variant_file(v)}#L{srcs[v].find_ident(n)})"
-                                  for n in rest) if rest else "none")
-    out.append("| *every other libevent call in the file* | " + " | ".join(others) + " |")
+                items.append((line, len(items), name))
+            calls[v] = [(line, name) for line, _, name in sorted(items)]
+        rows.append((st["step"], st["what"], calls))
+    if problems:
+        raise Trouble(problems)
+    rest = {v: [(srcs[v].find_ident(n), n) for n in srcs[v].libevent_calls()
+                if n not in named[v]] for v in VARIANTS}
+    rows.append(("Every other libevent call in the file", "", rest))
+    return rows
+
+
+def wrap_items(items, width, indent):
+    """Items joined by ", ", wrapped to width with continuation lines
+    indented by indent spaces; an item is never split across lines."""
+    lines, cur = [], ""
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "")
+        if cur and indent + len(cur) + 1 + len(piece) > width:
+            lines.append(cur)
+            cur = piece
+        else:
+            cur = f"{cur} {piece}" if cur else piece
+    lines.append(cur)
+    return ("\n" + " " * indent).join(lines)
+
+
+def story_text(ctx, width=78):
+    """The story table for a terminal (`make story`): a block per step, a
+    wrapped line per variant, each call with its line number in that
+    variant's file.  A variant that makes exactly the calls of the one
+    before it says so and gives only its line numbers, so that what
+    differs stands out."""
+    rows = story_rows(ctx)
+    label = max(len(v) for v in VARIANTS) + 2
+    indent = 3 + label
+    out = textwrap.wrap("The story, call by call (COMPARISON.md section 1, for a terminal). "
+                        "Each call is followed by its line in VARIANT/fishmarket.c; the steps "
+                        "are written in tools/comparison/story.txt.", width) + [""]
+    for i, (step, what, calls) in enumerate(rows, 1):
+        out.append(step if i == len(rows) else f"{i}. {step}")
+        if what:
+            out += textwrap.wrap(what, width, initial_indent="   ", subsequent_indent="   ")
+        for k, v in enumerate(VARIANTS):
+            items = calls[v]
+            prev = VARIANTS[k - 1] if k else None
+            if not items:
+                body = "none"
+            elif prev and [n for _, n in items] == [n for _, n in calls[prev]]:
+                body = textwrap.fill(f"the same calls as {prev}, at line"
+                                     f"{'s' if len(items) > 1 else ''} " +
+                                     " ".join(str(l) for l, _ in items), width,
+                                     initial_indent=" " * indent,
+                                     subsequent_indent=" " * indent)[indent:]
+            else:
+                body = wrap_items([f"{render_name(n).strip('`')} {l}" for l, n in items],
+                                  width, indent)
+            out.append("   " + v.ljust(label) + body)
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------
+# The glossary of the story's names
+
+# A name the glossary finds in every variant links to this variant's line:
+# the one docs/READING.md has a learner read first.
+GLOSSARY_LINK = "v2-raw"
+
+
+def parse_glossary(path):
+    """tools/comparison/glossary.txt: '## term' lines, each followed by a
+    'code: NAME, NAME' line and '> ' lines of prose."""
+    entries, problems, cur = [], [], None
+    for no, line in entry_lines(path):
+        if line.startswith("## "):
+            cur = {"term": line[3:].strip(), "code": [], "what": "", "line": no}
+            entries.append(cur)
+        elif cur is None:
+            problems.append(f"{path}:{no}: text before the first '## term'")
+        elif line.startswith(">"):
+            cur["what"] = (cur["what"] + " " + line[1:].strip()).strip()
+        elif line.startswith("code:"):
+            cur["code"] += [n.strip() for n in line[5:].split(",") if n.strip()]
+        else:
+            problems.append(f"{path}:{no}: expected 'code: NAMES' or '> text', got {line!r}")
+    for e in entries:
+        if not e["code"] or not e["what"]:
+            problems.append(f"{path}:{e['line']}: '{e['term']}' needs a 'code:' line and a '>' line")
+    if problems:
+        raise Trouble(problems)
+    return entries
+
+
+def find_code(src, name):
+    """Line (1-based) where src's code (comments and strings aside) shows
+    name, or None: a struct's definition for 'struct NAME', an identifier
+    as find_ident() finds it, else the first line holding the text."""
+    m = re.match(r"^struct\s+(\w+)$", name)
+    if m:
+        pat = re.compile(r"^\s*struct\s+" + m.group(1) + r"\s*\{")
+        return next((i + 1 for i, l in enumerate(src.idents) if pat.search(l)), None)
+    if re.match(r"^[A-Za-z_]\w*$", name):
+        return src.find_ident(name)
+    return next((i + 1 for i, l in enumerate(src.idents) if name in l), None)
+
+
+def gen_glossary(ctx, args):
+    """The story's names, each with the names in the code that carry it
+    (linked), checked: NAME must be in the code of every variant,
+    NAME@VARIANT in that variant's, NAME@PATH in that file's."""
+    entries = parse_glossary(os.path.join(ctx.tools, "glossary.txt"))
+    ref = GLOSSARY_LINK if GLOSSARY_LINK in VARIANTS else VARIANTS[0]
+    problems = []
+    out = ["| the story says | in the code | what it is |", "|---|---|---|"]
+    for e in entries:
+        links = []
+        for item in e["code"]:
+            name, _, where = item.partition("@")
+            if not where:
+                files = [variant_file(v) for v in VARIANTS]
+                shown = variant_file(ref)
+            else:
+                files = [variant_file(where) if where in VARIANTS else where]
+                shown = files[0]
+            lines = {}
+            for rel in files:
+                try:
+                    src = ctx.source(rel)
+                except Trouble as t:
+                    problems += [f"glossary.txt: '{e['term']}': {x}" for x in t.problems]
+                    continue
+                lines[rel] = find_code(src, name)
+                if lines[rel] is None:
+                    problems.append(f"glossary.txt: '{e['term']}': {name} does not appear "
+                                    f"in the code of {rel}")
+            if lines.get(shown):
+                # A function (defined or called there) reads name().
+                call = re.compile(r"\b" + re.escape(name) + r"\s*\(")
+                is_func = re.match(r"^[A-Za-z_]\w*$", name) and \
+                    any(call.search(l) for l in ctx.source(shown).idents)
+                links.append(f"[`{name}{'()' if is_func else ''}`]({shown}#L{lines[shown]})")
+        out.append(f"| **{e['term']}** | {'<br>'.join(links)} | {cell(e['what'])} |")
     if problems:
         raise Trouble(problems)
     return "\n".join(out)
@@ -885,16 +1047,21 @@ SYSCALL_NOTES = {
     "fcntl": "v1-style's `evutil_make_socket_nonblocking()`: F_GETFL then F_SETFL; "
              "`accept4()` makes the socket non-blocking in the same call",
     "ioctl": "FIONREAD: before each `readv` libevent asks how many bytes are waiting, "
-             "to size its buffer",
-    "readv": "libevent reads into the input evbuffer: the catch, then the 0 of EOF",
+             "to size its buffer (buffer.c:2309)",
+    "readv": "libevent reads into the input evbuffer: the catch, then the 0 of end of file",
     "read": "",
-    "writev": "libevent writes the output evbuffer: the tally",
+    "writev": "libevent writes the output evbuffer: only what `send()` could not take",
     "write": "",
-    "epoll_ctl": "the fisherman's socket added for reading, modified as writing is "
-                 "enabled for the tally and disabled once it is sent, removed when freed",
+    "sendto": "the tally, written through with `send()` (`hand_over()` in common/market.c) "
+              "because nothing is queued before it",
+    "epoll_ctl": "ADD when `welcome_fisherman` enables reading; DEL when libevent reads his "
+                 "end of file and disables reading itself, before `watch_fisherman` runs "
+                 "(bufferevent_sock.c:225-227); write interest is armed only for a reply "
+                 "the kernel cannot take at once",
     "epoll_wait": "turns of the loop: depends on timing, the least exact row",
-    "close": "the fisherman's socket: `close(f->fd)` in v1-style, `bufferevent_free()` "
-             "(BEV_OPT_CLOSE_ON_FREE) in v2",
+    "close": "the fisherman's socket: `close(f->fd)` in v1-style's `see_off`; in v2, "
+             "libevent's, when it finalizes the freed bufferevent (BEV_OPT_CLOSE_ON_FREE), "
+             "later in the same turn of the loop",
     "shutdown": "`shutdown(SHUT_WR)` before closing",
     "getsockname": "",
     "getpeername": "",
@@ -1042,12 +1209,52 @@ def gen_cost(ctx, args):
 
 
 # --------------------------------------------------------------------------
+# Measured: tables copied from another document (docs/BENCH.md)
+
+def gen_excerpt(ctx, args):
+    """file=F after=TEXT [tables=N]: the N markdown tables (default 1) that
+    follow the first line of F containing TEXT, before the next heading,
+    copied as they are.  F is another document's, so like the benchmark's
+    table this is copied by `generate` and `bench`, never checked; but a
+    TEXT that is gone, or too few tables under it, fails."""
+    rel, after = args.get("file"), args.get("after")
+    try:
+        count = int(args.get("tables", "1"))
+    except ValueError:
+        raise Trouble(f"excerpt {rel}: tables= is a number")
+    if not rel or not after:
+        raise Trouble("excerpt block needs file= and after=")
+    try:
+        with open(os.path.join(ctx.root, rel), encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except OSError as e:
+        raise Trouble(f"excerpt: cannot read {rel}: {e.strerror}")
+    start = next((i for i, l in enumerate(lines) if after in l), None)
+    if start is None:
+        raise Trouble(f"excerpt: no line of {rel} contains {after!r}")
+    tables, i = [], start + 1
+    while i < len(lines) and len(tables) < count and not lines[i].startswith("#"):
+        if lines[i].startswith("|"):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            tables.append("\n".join(lines[i:j]))
+            i = j
+        else:
+            i += 1
+    if len(tables) < count:
+        raise Trouble(f"excerpt: {rel} has {len(tables)} table(s) after {after!r} "
+                      f"before the next heading, not {count}")
+    return "\n\n".join([f"From [{rel}]({rel}), copied by `make comparison`:"] + tables)
+
+
+# --------------------------------------------------------------------------
 # The document
 
-GENERATORS = {"story": gen_story, "diff": gen_diff, "symbols": gen_symbols,
+GENERATORS = {"story": gen_story, "glossary": gen_glossary, "diff": gen_diff, "symbols": gen_symbols,
               "compat": gen_compat, "size": gen_size, "quote": gen_quote,
               "absent": gen_absent, "syscalls": gen_syscalls, "bench": gen_bench,
-              "cost": gen_cost, "demo": gen_demo}
+              "cost": gen_cost, "demo": gen_demo, "excerpt": gen_excerpt}
 
 
 class Context:
@@ -1183,7 +1390,7 @@ def shown(path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["generate", "check", "measure", "bench", "hunks",
-                                        "tables"])
+                                        "tables", "story"])
     ap.add_argument("pair", nargs="*", help="hunks: the two variants (A B)")
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(HERE)))
     ap.add_argument("--doc", default=None, help="default: ROOT/COMPARISON.md")
@@ -1192,6 +1399,8 @@ def main(argv=None):
                     help="tables: which variants (default: every folder with a fishmarket.c)")
     ap.add_argument("--kinds", default="symbols,compat,size",
                     help="tables: which tables, of symbols, compat, size, syscalls")
+    ap.add_argument("--width", type=int, default=78,
+                    help="story: the width to wrap to (default 78)")
     ap.add_argument("--no-require", action="store_true",
                     help="do not insist on every section (for tests on small documents)")
     opts = ap.parse_args(argv)
@@ -1204,6 +1413,9 @@ def main(argv=None):
             return list_hunks(ctx, opts.pair)
         if opts.command == "tables":
             return print_tables(ctx, opts.variants, opts.kinds)
+        if opts.command == "story":
+            sys.stdout.write(story_text(ctx, opts.width))
+            return 0
         try:
             with open(doc, encoding="utf-8") as f:
                 text = f.read()
@@ -1218,9 +1430,9 @@ def main(argv=None):
         if opts.command == "measure":
             kinds = set(MEASURED)
         elif opts.command == "bench":
-            kinds = {"bench", "cost"}
+            kinds = {"bench", "cost", "excerpt"}
         elif opts.command == "generate":
-            kinds = deterministic | {"bench", "cost"}
+            kinds = deterministic | {"bench", "cost", "excerpt"}
         else:
             kinds = deterministic
         new, stale = render(ctx, parts, kinds)

@@ -1,9 +1,13 @@
 /*
  * Pitfall 7.4, libevent issue 891: a read high-watermark and a line longer
  * than it.  The read callback, like any line reader, drains only complete
- * lines; the fisherman sends 100 bytes and no LF; the watermark is 16.  On
- * libevent 2.1.11 and later EV_READ keeps firing: count the callbacks in
- * 0.2 s.  (Up to 2.1.8 the bufferevent stopped reading and never called back.)
+ * lines; the fisherman sends 100 bytes and no LF; the watermark is 16.
+ * Since libevent 2.1.9-beta (the be-wm-overrun change of its ChangeLog,
+ * reported as issue 891 against 2.1.11) bufferevent_inbuf_wm_check()
+ * schedules the read callback again after every run while the input is at
+ * the watermark, without reading the socket again: count the callbacks in
+ * 0.2 s.  (Up to 2.1.8 the bufferevent stopped reading and never called
+ * back, and its read timeout is off while reading is suspended.)
  */
 #include <unistd.h>
 
