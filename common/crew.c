@@ -67,7 +67,8 @@ int crew_start(struct crew *c, unsigned i, void *(*run)(void *), void *arg)
 	 * block SIGINT and SIGTERM around pthread_create() so that the workers
 	 * never take them and the kernel hands them to the main thread.  Not
 	 * needed for correctness (libevent's handler, whichever thread runs
-	 * it, only writes a byte to its base's socketpair) but it keeps the
+	 * it, only writes a byte down the signal base's internal pipe: a
+	 * pipe2() on Linux, evutil.c:2684, signal.c:378-405) but it keeps the
 	 * workers' loops out of it, and every signal in one known place.
 	 */
 	sigemptyset(&stop);
