@@ -402,6 +402,15 @@ void ledger_close(struct market *m, struct ledger *l, const char *why)
 	}
 }
 
+void ledger_refuse(struct market *m, const struct sockaddr *peer,
+                   socklen_t peerlen)
+{
+	struct ledger l;
+
+	ledger_open(m, &l, NULL, peer, peerlen);
+	ledger_close(m, &l, WHY_TURNED_AWAY);
+}
+
 bool market_full(const struct market *m)
 {
 	return m->open_count >= m->opts.max_conns;

@@ -55,6 +55,7 @@ extern const struct timeval emfile_pause;
 #define WHY_OVERFLOW  "tally overflow"
 #define WHY_IDLE      "idle timeout"
 #define WHY_SHUTDOWN  "shutdown"
+#define WHY_TURNED_AWAY "turned away"
 
 struct ledger {
 	uint64_t tally;              /* running tally, never above TALLY_MAX */
@@ -196,6 +197,14 @@ const char *ledger_peer(const struct ledger *l, char buf[FISH_ADDRSTRLEN]);
 
 /* He leaves: unlink, and log one line under -v. */
 void ledger_close(struct market *m, struct ledger *l, const char *why);
+
+/*
+ * A fisherman accepted and then turned away before his books were opened
+ * (out of memory, say): still an accepted connection for the summary line
+ * (section 7's N), and logged under -v as closed (turned away).
+ */
+void ledger_refuse(struct market *m, const struct sockaddr *peer,
+                   socklen_t peerlen);
 
 /* True if max-conns fishermen are in: stop accepting until one leaves. */
 bool market_full(const struct market *m);

@@ -10,6 +10,7 @@
 #   make soak [SOAK_SECONDS=60]   good and hostile clients, then resource checks
 #   make check BACKEND=poll   (or select, epoll) the suite with that backend
 #   make lint                 cppcheck and clang-tidy over common/ and variants
+#   make faults [FAULT_SECONDS=20]  injected failures (mk/faults.mk)
 #   make ci-harden            all of the above within the CI budget
 
 # Which variants valgrind and soak run: `make soak VARIANTS_UNDER_TEST=v2-raw`.
@@ -252,7 +253,8 @@ lint-clang-tidy:
 # the event backend, so the poll and select runs are check-integration only.
 CI_HARDEN_STAGES := "check SANITIZE=1" "check SANITIZE=thread" "valgrind" \
                     "fuzz FUZZ_SECONDS=20" \
-                    "soak SOAK_SECONDS=15" "lint" \
+                    "soak SOAK_SECONDS=15" "faults FAULT_SECONDS=5" \
+                    "faults-random FAULT_SECONDS=3 FAULT_WORKERS=2" "lint" \
                     "check-integration BACKEND=poll" \
                     "check-integration BACKEND=select"
 ci-harden:

@@ -95,12 +95,15 @@ static void welcome_fisherman(struct fishmonger *fm, evutil_socket_t fd,
 static bool weigh_bucket(struct fisherman *f, bool at_eof);
 static bool pay_tally(struct fisherman *f);
 static ssize_t write_through(struct fisherman *f, const char *bytes, size_t n);
+static void out_of_memory(struct fisherman *f);
 static void send_away(struct fisherman *f, const char *why);
 static void finish_up(struct fisherman *f, const char *why);
+static void write_for_sure(struct fisherman *f);
 static void hang_up(struct fisherman *f);
 static void see_off(struct fisherman *f, const char *why);
 static void see_everyone_off(struct fishmonger *fm);
 static void closing_time(struct fishmonger *fm);
+static void end_the_day(struct fishmonger *fm);
 static void open_door(struct fishmonger *fm);
 static void shut_door(struct fishmonger *fm);
 static void pause_door(struct fishmonger *fm);
@@ -348,6 +351,7 @@ static void welcome_fisherman(struct fishmonger *fm, evutil_socket_t fd,
 	struct fisherman *f = calloc(1, sizeof *f);
 	if (f == NULL) {
 		fprintf(stderr, "fishmarket: out of memory, turning a fisherman away\n");
+		ledger_refuse(m, peer, peerlen);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -360,6 +364,7 @@ static void welcome_fisherman(struct fishmonger *fm, evutil_socket_t fd,
 	f->bev = bufferevent_socket_new(fm->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (f->bev == NULL) {
 		fprintf(stderr, "fishmarket: cannot create a bufferevent, turning a fisherman away\n");
+		ledger_refuse(m, peer, peerlen);
 		evutil_closesocket(fd);
 		free(f);
 		return;
@@ -384,6 +389,7 @@ static void welcome_fisherman(struct fishmonger *fm, evutil_socket_t fd,
 	/* A new bufferevent writes but does not read until told to. */
 	if (bufferevent_enable(f->bev, EV_READ) < 0) {
 		fprintf(stderr, "fishmarket: cannot read from a fisherman, turning him away\n");
+		ledger_refuse(m, peer, peerlen);
 		bufferevent_free(f->bev);
 		free(f);
 		return;
@@ -411,9 +417,13 @@ static void buy_fish(struct bufferevent *bev, void *arg)
 	}
 	if (!weigh_bucket(f, false))
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(bev)) >= OUTPUT_HIGH)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) >= OUTPUT_HIGH) {
 		/* He sends but does not read: stop reading until he does. */
 		bufferevent_disable(bev, EV_READ);
+		/* Reading again waits on the output draining: see
+		 * write_for_sure(). */
+		write_for_sure(f);
+	}
 }
 
 /*
@@ -470,7 +480,19 @@ static void reply_sent(struct bufferevent *bev, void *arg)
 			hang_up(f);
 		return;
 	}
-	bufferevent_enable(bev, EV_READ);
+	/*
+	 * Read him again, after backpressure.  If the output has drained to
+	 * nothing, this adds the read event anew (epoll_ctl ADD), which can
+	 * fail for want of kernel memory; ignored, he would never be read
+	 * again, and with neither event pending no timeout runs: he and his
+	 * fd would wait for ever.
+	 */
+	if (bufferevent_enable(bev, EV_READ) < 0) {
+		char peer[FISH_ADDRSTRLEN];
+		fprintf(stderr, "fishmarket: cannot read from %s, closing\n",
+		        ledger_peer(&f->ledger, peer));
+		see_off(f, WHY_RESET);
+	}
 }
 
 /*
@@ -493,10 +515,7 @@ static bool weigh_bucket(struct fisherman *f, bool at_eof)
 	 */
 	const char *catch = (const char *)evbuffer_pullup(input, -1);
 	if (catch == NULL && len > 0) {
-		char peer[FISH_ADDRSTRLEN];
-		fprintf(stderr, "fishmarket: out of memory, closing %s\n",
-		        ledger_peer(&f->ledger, peer));
-		see_off(f, WHY_RESET);
+		out_of_memory(f);
 		return false;
 	}
 	struct weighing w = weigh_catch(&f->fm->market, &f->ledger, catch, len,
@@ -530,14 +549,21 @@ static bool pay_tally(struct fisherman *f)
 	}
 	if ((size_t)sent < n &&
 	    bufferevent_write(f->bev, reply + sent, n - (size_t)sent) < 0) {
-		char peer[FISH_ADDRSTRLEN];
-		fprintf(stderr, "fishmarket: out of memory, closing %s\n",
-		        ledger_peer(&f->ledger, peer));
-		see_off(f, WHY_RESET);
+		out_of_memory(f);
 		return false;
 	}
 	pay_fisherman(&f->fm->market, &f->ledger);
 	return true;
+}
+
+/* No memory to go on with him: say so, and see him off at once. */
+static void out_of_memory(struct fisherman *f)
+{
+	char peer[FISH_ADDRSTRLEN];
+
+	fprintf(stderr, "fishmarket: out of memory, closing %s\n",
+	        ledger_peer(&f->ledger, peer));
+	see_off(f, WHY_RESET);
 }
 
 /*
@@ -592,7 +618,31 @@ static void finish_up(struct fisherman *f, const char *why)
 	f->leaving = why;
 	if (evbuffer_get_length(bufferevent_get_output(f->bev)) == 0)
 		hang_up(f);
-	/* else reply_sent hangs up once the output is empty */
+	else
+		write_for_sure(f);   /* reply_sent hangs up once it is empty */
+}
+
+/*
+ * Make sure the output is being written, before waiting on it with reading
+ * off (no read timeout then).  libevent arms the write event from a
+ * callback on the output buffer, and 2.1.12 may leave it unarmed: the
+ * allocation that registers that callback is not checked in
+ * bufferevent_socket_new() (bufferevent_sock.c:375), and the callback
+ * ignores a failure to add the event (bufferevent_sock.c:145).  Then
+ * nothing he is owed is ever written, no write timeout runs, and he and
+ * his fd wait for ever.  Enabling EV_WRITE arms it; if it was armed, this
+ * only restarts the write timeout.  If even that fails, he goes, with what
+ * is still unsent: "reset", as for any failed write, not the reason he
+ * was leaving for ("eof" would say he had been paid in full).
+ */
+static void write_for_sure(struct fisherman *f)
+{
+	if (bufferevent_enable(f->bev, EV_WRITE) < 0) {
+		char peer[FISH_ADDRSTRLEN];
+		fprintf(stderr, "fishmarket: cannot write to %s, closing\n",
+		        ledger_peer(&f->ledger, peer));
+		see_off(f, WHY_RESET);
+	}
 }
 
 /*
@@ -638,7 +688,19 @@ static void see_off(struct fisherman *f, const char *why)
 		open_door(fm);
 	/* Closing time and the last one left: the loop may end. */
 	if (market_closed(m))
-		event_base_loopexit(fm->base, NULL);
+		end_the_day(fm);
+}
+
+/*
+ * End the loop once this round of callbacks is over.  The pitfall:
+ * loopexit allocates (it is an event_base_once() timer) and fails if it
+ * cannot, and ignoring that leaves a market that took the signal, stopped
+ * accepting, and never exits.  loopbreak allocates nothing.
+ */
+static void end_the_day(struct fishmonger *fm)
+{
+	if (event_base_loopexit(fm->base, NULL) < 0)
+		event_base_loopbreak(fm->base);
 }
 
 static void see_everyone_off(struct fishmonger *fm)
@@ -696,7 +758,7 @@ static void hear_news(evutil_socket_t fd, short what, void *arg)
 				m->exit_status = 1;
 				crew_tell_all(&fm->wh->crew, NEWS_CLOSE);
 			} else if (market_closed(m)) {
-				event_base_loopexit(fm->base, NULL);
+				end_the_day(fm);
 			}
 			break;
 		}
@@ -718,7 +780,7 @@ static void closing_time(struct fishmonger *fm)
 	evtimer_del(fm->reopen);
 
 	if (market_closed(m)) {
-		event_base_loopexit(fm->base, NULL);
+		end_the_day(fm);
 	} else if (m->opts.grace == 0) {
 		see_everyone_off(fm);   /* the last see_off may end the loop */
 	} else {
@@ -758,9 +820,18 @@ static void open_door(struct fishmonger *fm)
 	if (m->closing || market_full(m) || evtimer_pending(fm->reopen, NULL))
 		return;
 	if (event_add(fm->door, NULL) < 0) {
-		fprintf(stderr, "fishmarket: cannot watch the listening socket\n");
-		m->exit_status = 1;
-		event_base_loopbreak(fm->base);
+		/*
+		 * epoll_ctl() fails for want of kernel memory (ENOMEM, ENOSPC):
+		 * a passing trouble, like EMFILE, and no reason to close the
+		 * market with everyone in it.  Try again after the same
+		 * back-off; give up only if even that timer cannot be set.
+		 */
+		fprintf(stderr, "fishmarket: cannot watch the listening socket, trying again\n");
+		if (evtimer_add(fm->reopen, &emfile_pause) < 0) {
+			fprintf(stderr, "fishmarket: cannot start the back-off timer\n");
+			m->exit_status = 1;
+			event_base_loopbreak(fm->base);
+		}
 	}
 }
 

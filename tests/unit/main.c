@@ -17,6 +17,7 @@ int main(void)
 	srunner_add_suite(sr, options_suite());
 	srunner_add_suite(sr, market_suite());
 	srunner_add_suite(sr, crew_suite());
+	srunner_add_suite(sr, alloc_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -15,6 +15,7 @@ Suite *books_suite(void);     /* tally and stats */
 Suite *options_suite(void);
 Suite *market_suite(void);
 Suite *crew_suite(void);
+Suite *alloc_suite(void);      /* allocation and read failures */
 
 /*
  * Capture what is written to a file descriptor (1 or 2) between

@@ -728,6 +728,25 @@ START_TEST(open_verbose_log)
 }
 END_TEST
 
+/* Accepted and turned away before any books: still a connection, and a
+ * -v line, and nothing left open. */
+START_TEST(refused_counted_and_logged)
+{
+	struct capture cap;
+	struct sockaddr_in sin = v4("127.0.0.1", 5001);
+	uint64_t connections = M.stats.connections;
+	size_t open = M.open_count;
+
+	M.opts.verbosity = VERBOSITY_VERBOSE;
+	capture_begin(&cap, 2);
+	ledger_refuse(&M, (struct sockaddr *)&sin, sizeof sin);
+	ck_assert_str_eq(capture_end(&cap), "fishmarket: 127.0.0.1:5001 closed "
+	                 "(turned away): 0 lines, 0 rejected, tally 0\n");
+	ck_assert_uint_eq(M.stats.connections, connections + 1);
+	ck_assert_uint_eq(M.open_count, open);
+}
+END_TEST
+
 /* --- 6 accept trouble -------------------------------------------------- */
 
 START_TEST(accept_errors)
@@ -1356,6 +1375,7 @@ Suite *market_suite(void)
 	tcase_add_test(tc, open_list);
 	tcase_add_test(tc, open_peer_unknown);
 	tcase_add_test(tc, open_verbose_log);
+	tcase_add_test(tc, refused_counted_and_logged);
 	suite_add_tcase(s, tc);
 
 	tc = with_fixture("6 accept trouble", setup_default);
