@@ -190,11 +190,14 @@ fuzz: $(FUZZ_BINS)
 # -gdwarf-4 added: valgrind 3.19 (Debian 12) cannot read clang 14's default
 # DWARF 5 and gives up before main().  Logs in $(BUILD)/valgrind/.
 VALGRIND_BIN := $(BUILD)/valgrind-bin
+# Each variant once with one worker and once with two (section 8).
+VALGRIND_WORKERS ?= 1 2
 valgrind:
 	$(MAKE) --no-print-directory BUILD=$(VALGRIND_BIN) \
 	    CFLAGS='$(CFLAGS) -gdwarf-4' all-variants
 	$(PYTHON3_ANY) tests/valgrind/run_valgrind.py --bin-dir $(VALGRIND_BIN) \
-	  --log-dir $(BUILD)/valgrind $(VARIANTS_UNDER_TEST)
+	  --log-dir $(BUILD)/valgrind --workers "$(VALGRIND_WORKERS)" \
+	  $(VARIANTS_UNDER_TEST)
 
 # ---------------------------------------------------------------------------
 # Soak: every variant for SOAK_SECONDS under thousands of good fishermen and

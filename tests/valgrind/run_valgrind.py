@@ -285,14 +285,17 @@ def check_valgrind_log(text):
     return problems, keep
 
 
-def run_variant(variant, bin_dir, log_dir, valgrind):
+def run_variant(variant, bin_dir, log_dir, valgrind, workers=1):
     binary = Path(bin_dir) / f"fishmarket-{variant}"
-    log = Path(log_dir) / f"valgrind-{variant}.log"
-    err = Path(log_dir) / f"stderr-{variant}.log"
+    name = variant if workers == 1 else f"{variant}-w{workers}"
+    log = Path(log_dir) / f"valgrind-{name}.log"
+    err = Path(log_dir) / f"stderr-{name}.log"
     cmd = [valgrind, "--leak-check=full", "--show-leak-kinds=definite,indirect",
            "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",
            "--track-fds=yes", "--num-callers=30", f"--log-file={log}",
-           str(binary), "-p", "0", "-t", "1", "-g", "3", "-v"]
+           str(binary), "-p", "0", "-t", "1", "-g", "3", "-v",
+           "-w", str(workers)]
+    variant = name
     print(f"valgrind: {variant}: {' '.join(cmd)}", flush=True)
     started = time.monotonic()
     with open(err, "wb") as errf:
@@ -391,16 +394,20 @@ def main():
     ap.add_argument("--bin-dir", default="build")
     ap.add_argument("--log-dir", default="build/valgrind")
     ap.add_argument("--valgrind", default="valgrind")
+    ap.add_argument("--workers", default="1",
+                    help="the servers' -w values, e.g. \"1 2\" (contract section 8)")
     ap.add_argument("variants", nargs="*", default=list(VARIANTS))
     args = ap.parse_args()
     os.makedirs(args.log_dir, exist_ok=True)
     ok = True
-    for v in args.variants:
-        try:
-            ok = run_variant(v, args.bin_dir, args.log_dir, args.valgrind) and ok
-        except Failure as e:
-            print(f"valgrind: {v}: FAIL: {e}", flush=True)
-            ok = False
+    for w in [int(x) for x in args.workers.replace(",", " ").split()]:
+        for v in args.variants:
+            try:
+                ok = run_variant(v, args.bin_dir, args.log_dir, args.valgrind,
+                                 w) and ok
+            except Failure as e:
+                print(f"valgrind: {v} -w {w}: FAIL: {e}", flush=True)
+                ok = False
     print("valgrind: " + ("all clean" if ok else "FAILED"), flush=True)
     return 0 if ok else 1
 
