@@ -106,7 +106,7 @@ def main():
     for name, catch in fishermen.FISHERMEN:
         print("  %-6s %s" % (name, priced(catch)))
     print("Each drops the whole catch in one write, one CRLF-ended line per "
-          "fish, e.g. %r." % fishermen.line(*fishermen.FISHERMEN[1][1][0]))
+          "kind of fish, e.g. %r." % fishermen.line(*fishermen.FISHERMEN[0][1][0]))
     print()
 
     servers, failures = {}, []
