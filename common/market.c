@@ -18,43 +18,28 @@ const struct timeval emfile_pause = { 0, 250000 };
 /* Room for "FILE:LINE: reason" with a long path in it. */
 #define ERR_MAX 4608
 
+static int bind_door(const struct options *o, bool share);
+
 /*
  * A crew binds its port with SO_REUSEPORT, and the kernel lets any other
  * socket of the same user that also sets it share the port: a second crew
  * started by mistake on the same port would bind too, and take half of the
  * fishermen.  A server of one gets EADDRINUSE there, so a crew must as
  * well (section 7: a port in use is exit 1).  So before any door is
- * opened, try the port with a plain socket (SO_REUSEADDR, as the doors
- * have, but no SO_REUSEPORT): if anyone listens there, bind() fails.  A
- * check, not a guarantee: a server that binds between this probe and our
- * first door is not seen.  Port 0 needs no check: the kernel picks a port
- * nobody has.
+ * opened, bind a door of one's own (SO_REUSEADDR, as the doors have, but
+ * no SO_REUSEPORT): if anyone listens there, bind() fails.  A check, not a
+ * guarantee: a server that binds between this probe and our first door is
+ * not seen.  Port 0 needs no check: the kernel picks a port nobody has.
  */
 static bool port_is_free(const struct options *o)
 {
-	char where[FISH_ADDRSTRLEN];
-	int one = 1;
-	bool ok;
-
 	if (o->port == 0)
 		return true;
-	int fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		fprintf(stderr, "fishmarket: cannot create a socket for %s: %s\n",
-		        format_sockaddr((const struct sockaddr *)&o->addr, where,
-		                        sizeof where), strerror(errno));
+	int fd = bind_door(o, false);
+	if (fd < 0)
 		return false;
-	}
-	ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
-	     (o->addr.ss_family != AF_INET6 ||
-	      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0) &&
-	     bind(fd, (const struct sockaddr *)&o->addr, o->addrlen) == 0;
-	if (!ok)
-		fprintf(stderr, "fishmarket: cannot bind %s: %s\n",
-		        format_sockaddr((const struct sockaddr *)&o->addr, where,
-		                        sizeof where), strerror(errno));
 	close(fd);
-	return ok;
+	return true;
 }
 
 int market_prepare(struct market *m, int argc, char *argv[])
@@ -168,16 +153,30 @@ int print_version(const char *variant, const char *libevent_version,
 	return 0;
 }
 
-int open_warehouse(const struct market *m)
+/* setsockopt(fd, level, name) to 1; false after one line naming it. */
+static bool turn_on(int fd, int level, int name, const char *option,
+                    const char *where)
 {
-	const struct options *o = &m->opts;
-	char where[FISH_ADDRSTRLEN];
 	int one = 1;
-	int fd;
+
+	if (setsockopt(fd, level, name, &one, sizeof one) == 0)
+		return true;
+	fprintf(stderr, "fishmarket: cannot set %s on %s: %s\n", option, where,
+	        strerror(errno));
+	return false;
+}
+
+/*
+ * A non-blocking socket bound to o's address, its options set before
+ * bind(): SO_REUSEPORT only if share.  -1 after one line on stderr.
+ */
+static int bind_door(const struct options *o, bool share)
+{
+	char where[FISH_ADDRSTRLEN];
 
 	format_sockaddr((const struct sockaddr *)&o->addr, where, sizeof where);
-	fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	            0);
+	int fd = socket(o->addr.ss_family,
+	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		fprintf(stderr, "fishmarket: cannot create a socket for %s: %s\n",
 		        where, strerror(errno));
@@ -190,25 +189,16 @@ int open_warehouse(const struct market *m)
 	 * restarted server failed with "Address already in use" for as long
 	 * as TIME_WAIT lasts: 60 s on Linux.
 	 */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
-		fprintf(stderr, "fishmarket: cannot set SO_REUSEADDR on %s: %s\n",
-		        where, strerror(errno));
-		close(fd);
-		return -1;
-	}
+	if (!turn_on(fd, SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR", where))
+		goto fail;
 	/*
 	 * A crew (-w 2 and up): every fishmonger's door is bound to the same
 	 * address and port, and the kernel spreads new connections among
 	 * them.  It must be set on every one of them before bind(), the
 	 * first included.  One fishmonger sets none (section 8).
 	 */
-	if (o->workers > 1 &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
-		fprintf(stderr, "fishmarket: cannot set SO_REUSEPORT on %s: %s\n",
-		        where, strerror(errno));
-		close(fd);
-		return -1;
-	}
+	if (share && !turn_on(fd, SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT", where))
+		goto fail;
 	/*
 	 * Keepalive probes find a fisherman whose machine vanished without a
 	 * word (with -t 0 nothing else would).  Set on the listening socket,
@@ -216,38 +206,45 @@ int open_warehouse(const struct market *m)
 	 * evconnlistener_new_bind() does for v2-listener, so all three
 	 * variants' connections behave alike.
 	 */
-	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0) {
-		fprintf(stderr, "fishmarket: cannot set SO_KEEPALIVE on %s: %s\n",
-		        where, strerror(errno));
-		close(fd);
-		return -1;
-	}
+	if (!turn_on(fd, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", where))
+		goto fail;
 	/*
 	 * "-b ::" means IPv6 only.  Without IPV6_V6ONLY it would also take
 	 * IPv4 connections or not, depending on the net.ipv6.bindv6only
 	 * sysctl, and could collide with a server on 0.0.0.0.
 	 */
 	if (o->addr.ss_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
-		fprintf(stderr, "fishmarket: cannot set IPV6_V6ONLY on %s: %s\n",
-		        where, strerror(errno));
-		close(fd);
-		return -1;
-	}
+	    !turn_on(fd, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY", where))
+		goto fail;
 	if (bind(fd, (const struct sockaddr *)&o->addr, o->addrlen) < 0) {
 		fprintf(stderr, "fishmarket: cannot bind %s: %s\n", where,
 		        strerror(errno));
-		close(fd);
-		return -1;
+		goto fail;
 	}
+	return fd;
+
+fail:
+	close(fd);
+	return -1;
+}
+
+int open_warehouse(const struct market *m)
+{
+	const struct options *o = &m->opts;
+	int fd = bind_door(o, o->workers > 1);
+
+	if (fd < 0)
+		return -1;
 	/*
 	 * SOMAXCONN, not the article's backlog of 5: section 6 wants a burst
 	 * of 1000 simultaneous connects to wait in the queue, and with -c
 	 * reached, waiting there is exactly what new fishermen do.
 	 */
 	if (listen(fd, SOMAXCONN) < 0) {
-		fprintf(stderr, "fishmarket: cannot listen on %s: %s\n", where,
-		        strerror(errno));
+		char where[FISH_ADDRSTRLEN];
+		fprintf(stderr, "fishmarket: cannot listen on %s: %s\n",
+		        format_sockaddr((const struct sockaddr *)&o->addr, where,
+		                        sizeof where), strerror(errno));
 		close(fd);
 		return -1;
 	}
