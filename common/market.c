@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -308,6 +309,15 @@ ssize_t hand_over(int fd, const char *bytes, size_t n)
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 		return 0;
 	return -1;
+}
+
+bool socket_ready(int fd, bool writing)
+{
+	struct pollfd p = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
+
+	/* POLLERR and POLLHUP come whatever was asked: then the next read or
+	 * write meets the error, and he is seen off for it, not as idle. */
+	return poll(&p, 1, 0) == 1;
 }
 
 enum accept_trouble accept_trouble(struct market *m, int err)

@@ -188,6 +188,14 @@ enum accept_trouble accept_trouble(struct market *m, int err);
  */
 ssize_t hand_over(int fd, const char *bytes, size_t n);
 
+/*
+ * Whether a fisherman's socket has something for us this very moment:
+ * bytes (or his end, or an error) to read when !writing, room to write
+ * when writing.  poll() with no wait: false if not, or if poll() fails.
+ * For a timeout that the loop noticed too late: see watch_fisherman().
+ */
+bool socket_ready(int fd, bool writing);
+
 /* A fisherman walks in: count him, keep his address, link him in. */
 void ledger_open(struct market *m, struct ledger *l, void *owner,
                  const struct sockaddr *peer, socklen_t peerlen);

@@ -435,9 +435,24 @@ static void buy_fish(struct bufferevent *bev, void *arg)
 static void watch_fisherman(struct bufferevent *bev, short what, void *arg)
 {
 	struct fisherman *f = arg;
+	short way = (what & BEV_EVENT_WRITING) ? EV_WRITE : EV_READ;
 
-	(void)bev;
-	if (f->hung_up) {
+	if ((what & BEV_EVENT_TIMEOUT) &&
+	    socket_ready(bufferevent_getfd(bev), way == EV_WRITE) &&
+	    bufferevent_enable(bev, way) == 0) {
+		/*
+		 * A timeout that is none: the loop came round late (a loaded
+		 * machine, a long turn of callbacks) and found both his socket
+		 * ready and his deadline past.  timeout_process() (event.c)
+		 * then deletes the event, which takes the ready EV_READ or
+		 * EV_WRITE off the active queue, and hands it back with
+		 * EV_TIMEOUT alone.  Taken at its word, a line he sent in time
+		 * would be lost with him.  So the socket is asked, and if it is
+		 * ready the direction libevent disabled is watched again: his
+		 * clock restarts and the loop reads or writes as usual.  If
+		 * even that fails, the timeout stands.
+		 */
+	} else if (f->hung_up) {
 		/* He closed too, or reset, or was silent for LINGER_SECONDS. */
 		see_off(f, f->leaving);
 	} else if (what & BEV_EVENT_ERROR) {

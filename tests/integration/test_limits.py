@@ -7,6 +7,7 @@ and paid first.
 import os
 import resource
 import select
+import signal
 import socket
 import threading
 import time
@@ -159,6 +160,54 @@ def idle_timeout(variant, market):
 test_idle_timeout = clause(
     "limits", "idle time: no byte received and no pending reply byte sent")(
     background_test(idle_timeout))
+
+
+def stopped(pid):
+    """Every thread of the process stopped (SIGSTOP reached them all)."""
+    states = []
+    for tid in harness.threads(pid):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except FileNotFoundError:       # a thread that has just ended
+            continue
+        states.append(stat[stat.rindex(")") + 2])
+    return bool(states) and all(s in "Tt" for s in states)
+
+
+def idle_timeout_noticed_late(variant, market):
+    """A line sent in time but read only after the deadline, because the
+    server's loop came round late (here it is stopped, SIGSTOP, standing in
+    for a loaded machine), is bought, not taken for idleness.  libevent
+    hands such an event to the server as a timeout alone (timeout_process()
+    in event.c drops the ready EV_READ): a server that believes it sends
+    ERROR idle timeout and loses the line.  (CI's ThreadSanitizer run, -w 4
+    on 2 CPUs, once failed test_idle_timeout so: a fisherman who sent his
+    line as soon as he was connected was told he was idle.)"""
+    server = market("-t", "1")
+    c = server.connect()
+    c.send(b"3 pounds of cod\n")
+    assert c.read_reply() == "24"       # read: his idle clock has started
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        harness.wait_until(lambda: stopped(server.pid), 10.0,
+                           what=f"{variant} to stop (SIGSTOP)")
+        c.send(b"1 lb of cod\n")
+        # The scenario: asleep past his deadline (-t 1), his line waiting.
+        time.sleep(1.5)
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert c.read_reply() == "32"
+    c.half_close()
+    assert c.replies() == []
+    assert c.ended == "eof"
+    assert server.stop() == 0
+    assert server.summary() == (1, 2, 0, 32)
+
+
+test_idle_timeout_noticed_late = clause(
+    "limits", "idle time: no byte received and no pending reply byte sent")(
+    background_test(idle_timeout_noticed_late))
 
 
 def idle_timeout_zero_disables_it(variant, market):

@@ -747,6 +747,46 @@ START_TEST(refused_counted_and_logged)
 }
 END_TEST
 
+/* --- 6 idle timeout: asking the socket --------------------------------- */
+
+/*
+ * What watch_fisherman() asks before calling a timeout idleness: a byte
+ * waiting, his end (EOF) or his reset make the socket ready to read; a
+ * full send buffer makes it not ready to write, and room made by his
+ * reading makes it ready again.
+ */
+START_TEST(socket_ready_each_way)
+{
+	int sv[2];
+	char buf[65536];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	ck_assert(!socket_ready(sv[0], false));          /* nothing sent */
+	ck_assert(socket_ready(sv[0], true));            /* room to write */
+	ck_assert_int_eq(write(sv[1], "1 lb of cod\n", 12), 12);
+	ck_assert(socket_ready(sv[0], false));
+	ck_assert_int_eq(read(sv[0], buf, sizeof buf), 12);
+	ck_assert(!socket_ready(sv[0], false));          /* read: idle again */
+
+	/* He never reads: fill until the kernel takes no more. */
+	memset(buf, '8', sizeof buf);
+	while (write(sv[0], buf, sizeof buf) > 0)
+		;
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert(!socket_ready(sv[0], true));
+	/* He reads it all: room again. */
+	while (read(sv[1], buf, sizeof buf) > 0)
+		;
+	ck_assert(socket_ready(sv[0], true));
+
+	/* His end is something to read too: the read meets EOF. */
+	ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0);
+	ck_assert(socket_ready(sv[0], false));
+	close(sv[1]);
+	close(sv[0]);
+}
+END_TEST
+
 /* --- 6 accept trouble -------------------------------------------------- */
 
 START_TEST(accept_errors)
@@ -1376,6 +1416,10 @@ Suite *market_suite(void)
 	tcase_add_test(tc, open_peer_unknown);
 	tcase_add_test(tc, open_verbose_log);
 	tcase_add_test(tc, refused_counted_and_logged);
+	suite_add_tcase(s, tc);
+
+	tc = with_fixture("6 idle timeout", setup_default);
+	tcase_add_test(tc, socket_ready_each_way);
 	suite_add_tcase(s, tc);
 
 	tc = with_fixture("6 accept trouble", setup_default);
