@@ -221,12 +221,25 @@ def proc_status(pid, key):
     raise KeyError(key)
 
 
-def proc_state(pid):
-    """A process's state letter from /proc/PID/stat: R running or runnable,
-    S sleeping, ..."""
-    with open(f"/proc/{pid}/stat") as f:
+def proc_state(pid, tid=None):
+    """A process's state letter from /proc/PID/stat (one thread's, from
+    /proc/PID/task/TID/stat, with tid): R running or runnable, S sleeping,
+    T stopped, ..."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    with open(path) as f:
         stat = f.read()
     return stat[stat.rindex(")") + 2]
+
+
+def stopped(pid):
+    """Every thread of the process stopped: SIGSTOP has reached them all."""
+    states = []
+    for tid in threads(pid):
+        try:
+            states.append(proc_state(pid, tid))
+        except FileNotFoundError:       # a thread that has just ended
+            pass
+    return bool(states) and all(s in "Tt" for s in states)
 
 
 def threads(pid):

@@ -162,19 +162,6 @@ test_idle_timeout = clause(
     background_test(idle_timeout))
 
 
-def stopped(pid):
-    """Every thread of the process stopped (SIGSTOP reached them all)."""
-    states = []
-    for tid in harness.threads(pid):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                stat = f.read()
-        except FileNotFoundError:       # a thread that has just ended
-            continue
-        states.append(stat[stat.rindex(")") + 2])
-    return bool(states) and all(s in "Tt" for s in states)
-
-
 def idle_timeout_noticed_late(variant, market):
     """A line sent in time but read only after the deadline, because the
     server's loop came round late (here it is stopped, SIGSTOP, standing in
@@ -190,7 +177,7 @@ def idle_timeout_noticed_late(variant, market):
     assert c.read_reply() == "24"       # read: his idle clock has started
     os.kill(server.pid, signal.SIGSTOP)
     try:
-        harness.wait_until(lambda: stopped(server.pid), 10.0,
+        harness.wait_until(lambda: harness.stopped(server.pid), 10.0,
                            what=f"{variant} to stop (SIGSTOP)")
         c.send(b"1 lb of cod\n")
         # The scenario: asleep past his deadline (-t 1), his line waiting.
