@@ -751,9 +751,9 @@ END_TEST
 
 /*
  * What watch_fisherman() asks before calling a timeout idleness: a byte
- * waiting, his end (EOF) or his reset make the socket ready to read; a
- * full send buffer makes it not ready to write, and room made by his
- * reading makes it ready again.
+ * waiting, or his end (EOF), makes the socket ready to read; a full send
+ * buffer makes it not ready to write, and room made by his reading makes
+ * it ready again.
  */
 START_TEST(socket_ready_each_way)
 {
