@@ -454,9 +454,12 @@ class Server:
 
     @property
     def stderr(self):
-        self._stderr.flush()
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")
+        """All the server has written to stderr so far.  Read with pread(),
+        not seek() and read(): the server's stderr is this same open file,
+        sharing its offset, so a seek to 0 while it runs would make its next
+        line overwrite the first ones."""
+        fd = self._stderr.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
     def rest_of_stdout(self):
         """What the server wrote to stdout after the listening line (call
